@@ -1,0 +1,105 @@
+import NIOCore
+
+/// Why an upstream exchange failed. `kind` is the metric label of
+/// `cors_proxy_upstream_errors_total`; `detail` comes from curl's error buffer.
+package struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: String, Sendable, Equatable {
+        /// Refused or unreachable: nothing reached the upstream.
+        case connect
+        /// No byte from the upstream for the route's `timeout` (or `connect_timeout` while connecting).
+        case timeout
+        /// The connection broke after it was made (reset, closed early, bad response).
+        case reset
+    }
+    package var kind: Kind
+    package var curlCode: Int32
+    package var detail: String
+
+    package init(kind: Kind, curlCode: Int32, detail: String) {
+        self.kind = kind
+        self.curlCode = curlCode
+        self.detail = detail
+    }
+
+    package var description: String { "\(kind.rawValue): \(detail) (curl \(curlCode))" }
+}
+
+/// One header line, in the order it is sent or was received.
+package struct HeaderLine: Sendable, Equatable {
+    package var name: String
+    package var value: String
+    package init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// How the request body reaches curl.
+package enum RequestBodyFraming: Sendable, Equatable {
+    case none
+    case length(Int64)
+    case chunked
+}
+
+/// Everything the worker needs to start one upstream exchange. Headers are
+/// final: hop-by-hop removed, `Host` and `X-Forwarded-*` already set by the server.
+package struct TransferRequest: Sendable {
+    /// The full URL: upstream base + path + `?query`, byte for byte.
+    package var url: String
+    package var method: String
+    package var headers: [HeaderLine]
+    package var body: RequestBodyFraming
+    package var connectTimeoutMilliseconds: Int
+    /// The conf's `timeout`: no byte from the upstream for this long (paused time excluded).
+    package var idleTimeoutMilliseconds: Int
+
+    package init(
+        url: String, method: String, headers: [HeaderLine], body: RequestBodyFraming,
+        connectTimeoutMilliseconds: Int, idleTimeoutMilliseconds: Int
+    ) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.body = body
+        self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+        self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
+    }
+}
+
+/// What an upstream exchange reports, delivered on the connection's EventLoop, in order.
+package enum UpstreamEvent: Sendable {
+    /// The final response head (1xx interim responses are not reported).
+    case head(status: Int, headers: [HeaderLine])
+    /// A part of the response body.
+    case body(ByteBuffer)
+    /// curl took `n` bytes of the request body: the server may read more from the client.
+    case bodyConsumed(Int)
+    /// The response is complete.
+    case end
+    /// The exchange failed; no further events follow.
+    case failed(UpstreamError)
+}
+
+/// The server's side of one running exchange. Every method is called on the
+/// EventLoop the transfer was started on.
+package protocol UpstreamTransfer: AnyObject, Sendable {
+    /// Queues request body bytes for curl (the server bounds what is unconsumed).
+    func sendBody(_ buffer: ByteBuffer)
+    /// The request body is complete.
+    func endBody()
+    /// The client channel took `bytes` of response body: returns receive credit.
+    func consumed(_ bytes: Int)
+    /// The client channel's writability changed; receiving resumes when it is writable again.
+    func setClientWritable(_ writable: Bool)
+    /// Stops the exchange at once; its upstream connection is not reused. No event follows.
+    func cancel()
+}
+
+/// Starts upstream exchanges (libcurl in production, a fake in handler tests).
+package protocol UpstreamTransport: Sendable {
+    /// Starts an exchange; `handler` gets its events on `eventLoop`, in order.
+    func startTransfer(
+        _ request: TransferRequest, on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer
+}
