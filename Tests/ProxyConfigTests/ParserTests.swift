@@ -1,1 +1,49 @@
+import CORSPolicy
 import Testing
+
+@testable import ProxyConfig
+
+@Suite struct SpecExampleTests {
+    @Test func loadsWithDefaultURL() throws {
+        let result = loadConf(specExample)
+        #expect(result.diagnostics.map(\.description) == [])
+        let config = try #require(result.configuration)
+        #expect(config.listen == [ListenAddress(host: "0.0.0.0", port: 8080)])
+        #expect(config.admin == ListenAddress(host: "127.0.0.1", port: 9901))
+        let api = try #require(config.upstreams["api"])
+        #expect(api.scheme == .http)
+        #expect(api.host == "127.0.0.1")
+        #expect(api.port == 3000)
+        #expect(api.basePath == "")
+        #expect(api.connectTimeoutMilliseconds == 2000)
+        #expect(api.timeoutMilliseconds == 30_000)
+        #expect(config.maxBodySize == 100 * 1024 * 1024)
+        #expect(config.drainTimeoutMilliseconds == 10_000)
+        #expect(config.defaultCORS.allowCredentials)
+        #expect(config.defaultCORS.maxAgeMilliseconds == 600_000)
+        #expect(config.routes.matchOrder.map(\.label) == ["= /healthz", "/api/public/", "/api/"])
+
+        let healthz = try #require(config.routes.match(path: "/healthz"))
+        #expect(healthz.cors == nil)
+        let publicRoute = try #require(config.routes.match(path: "/api/public/x"))
+        #expect(publicRoute.cors?.allowOrigin == [.any])
+        #expect(publicRoute.cors?.allowCredentials == false)
+        // Inherited from cors {}.
+        #expect(publicRoute.cors?.allowMethods == .list(["GET", "HEAD", "POST", "PUT", "DELETE"]))
+        #expect(publicRoute.cors?.maxAgeMilliseconds == 600_000)
+        let apiRoute = try #require(config.routes.match(path: "/api/users"))
+        #expect(apiRoute.cors == config.defaultCORS)
+        #expect(apiRoute.upstream == api)
+    }
+
+    @Test func loadsWithURLFromEnvironment() throws {
+        let result = loadConf(specExample, env: ["API_URL": "https://backend.internal:8443/v1/"])
+        #expect(result.diagnostics.isEmpty)
+        let api = try #require(result.configuration?.upstreams["api"])
+        #expect(api.scheme == .https)
+        #expect(api.host == "backend.internal")
+        #expect(api.port == 8443)
+        #expect(api.basePath == "/v1")
+        #expect(api.urlPrefix == "https://backend.internal:8443/v1")
+    }
+}
