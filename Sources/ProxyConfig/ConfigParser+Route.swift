@@ -65,6 +65,8 @@ extension ConfigParser {
                 sink.error(
                     "in a route, upstream takes only a name; define the URL at the top level with upstream NAME URL",
                     at: statement.arguments[1].location)
+                // Still take the name, so the route is not also "without upstream".
+                builder.upstream = (statement.arguments[0].text, statement.arguments[0].location)
                 return
             }
             guard once(statement, in: &builder.seen), arity(statement, 1, usage: "upstream NAME") else { return }

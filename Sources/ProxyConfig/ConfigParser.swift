@@ -98,8 +98,8 @@ struct ConfigParser {
         return lexer.next(&sink)
     }
 
-    /// Reads arguments up to `;`, newline, `{`, `}` or the end. A `{` on a
-    /// following line still opens this directive's block (nginx style).
+    /// Reads arguments up to `;`, newline, `{`, `}` or the end. A newline ends
+    /// the directive (SPEC 2), so a block's `{` must be on the directive's line.
     private mutating func readStatement(name: Token) -> Statement {
         var arguments: [Token] = []
         while true {
@@ -110,10 +110,6 @@ struct ConfigParser {
             case .semicolon:
                 return Statement(name: name, arguments: arguments, blockOpen: nil)
             case .newline:
-                var peek = nextToken()
-                while peek.kind == .newline { peek = nextToken() }
-                if peek.kind == .open { return Statement(name: name, arguments: arguments, blockOpen: peek) }
-                pushedBack = peek
                 return Statement(name: name, arguments: arguments, blockOpen: nil)
             case .open:
                 return Statement(name: name, arguments: arguments, blockOpen: token)
@@ -160,7 +156,7 @@ struct ConfigParser {
                 }
             case .open:
                 sink.error(
-                    "'{' must follow a block directive (cors, upstream NAME or route PATH); remove it or add the directive",
+                    "'{' must follow a block directive on the same line (cors {, upstream NAME {, route PATH {); move it up or remove it",
                     at: token.location)
                 startSkipping(token)
             case .word:
@@ -280,7 +276,8 @@ struct ConfigParser {
 
     func unknown(_ statement: Statement, expected: [String]) -> String {
         let name = statement.directive
-        if name.utf8.count <= 40, let close = expected.min(by: { editDistance(name, $0) < editDistance(name, $1) }),
+        // Suggest from every directive: a typo of a misplaced one is still a typo.
+        if name.utf8.count <= 40, let close = DirectiveNames.all.sorted().min(by: { editDistance(name, $0) < editDistance(name, $1) }),
             editDistance(name, close) <= 2
         {
             return "unknown directive \(quoted(name)); did you mean \(close)?"
