@@ -38,6 +38,12 @@ package struct LoadResult: Sendable {
     /// All errors and warnings, in source order.
     package var diagnostics: [Diagnostic]
 
+    /// A result as the loader makes it (also used for a file that cannot be read).
+    package init(configuration: ProxyConfiguration?, diagnostics: [Diagnostic]) {
+        self.configuration = configuration
+        self.diagnostics = diagnostics
+    }
+
     /// The errors only.
     package var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
     /// The warnings only.

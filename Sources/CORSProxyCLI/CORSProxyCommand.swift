@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `cors-proxy`: serve (default), check, explain.
+@main
+struct CORSProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cors-proxy",
+        abstract: "A CORS-enforcing reverse proxy.",
+        subcommands: [Serve.self, Check.self, Explain.self],
+        defaultSubcommand: Serve.self
+    )
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import ProxyConfig
+
+/// `--config`, shared by every subcommand.
+struct ConfigOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "The conf file (default: $CORS_PROXY_CONFIG, else /etc/cors-proxy/proxy.conf).")
+    var config: String?
+
+    /// `--config`, else `$CORS_PROXY_CONFIG`, else `/etc/cors-proxy/proxy.conf` (SPEC 1).
+    var path: String {
+        if let config { return config }
+        if let env = ProcessInfo.processInfo.environment["CORS_PROXY_CONFIG"], !env.isEmpty { return env }
+        return "/etc/cors-proxy/proxy.conf"
+    }
+
+    /// Reads and loads the conf. A file that cannot be read is reported like a conf error.
+    func load() -> LoadResult {
+        let path = self.path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            return LoadResult(
+                configuration: nil,
+                diagnostics: [
+                    Diagnostic(
+                        file: path, line: 1, column: 1, severity: .error,
+                        message: "the conf file \(reason); pass --config PATH or set CORS_PROXY_CONFIG")
+                ])
+        }
+        return ProxyConfig.load(
+            text: String(decoding: data, as: UTF8.self), path: path,
+            environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+/// Writes each diagnostic to stderr, one a line.
+func printDiagnostics(_ diagnostics: [Diagnostic]) {
+    for diagnostic in diagnostics {
+        FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import CurlBridge
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ProxyConfig
+import ProxyServer
+import ServiceLifecycle
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `cors-proxy serve`: the proxy itself.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the proxy (the default command). SIGTERM/SIGINT drain, SIGHUP reloads the conf.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(help: "Event loop threads (default: one per core).")
+    var eventLoops: Int?
+
+    @Option(help: "curl worker threads (default: one per core).")
+    var curlWorkers: Int?
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "cors-proxy")
+        logger.logLevel = level
+
+        let result = options.load()
+        printDiagnostics(result.errors)
+        guard let configuration = result.configuration, result.errors.isEmpty else {
+            throw ExitCode(1)
+        }
+        for warning in result.warnings {
+            logger.warning("conf warning", metadata: ["diagnostic": "\(warning)"])
+        }
+
+        let registry = PrometheusCollectorRegistry()
+        let metrics = ProxyMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        let cores = System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? cores)
+        let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers ?? cores)
+        let context = ServerContext(config: ServingConfig(configuration), transport: curl, metrics: metrics, logger: logger)
+
+        var services: [any Service] = [CurlService(pool: curl)]
+        do {
+            if let admin = configuration.admin {
+                services.append(
+                    try await AdminService(
+                        address: BindAddress(host: admin.host, port: admin.port), context: context, group: group,
+                        renderMetrics: { registry.emitToBuffer() }))
+            }
+            let options = self.options
+            services.append(ReloadService(context: context, load: { options.load() }))
+            services.append(
+                try await ProxyListenerService(
+                    context: context,
+                    addresses: configuration.listen.map { BindAddress(host: $0.host, port: $0.port) },
+                    group: group,
+                    drainTimeout: .milliseconds(configuration.drainTimeoutMilliseconds)))
+        } catch {
+            FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+
+        // Started in this order, stopped in reverse: the listener drains first
+        // (/readyz 503 meanwhile), the admin listener and curl stop last.
+        let serviceGroup = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("stopped with an error", metadata: ["error": "\(error)"])
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+}
+
+/// Runs the curl workers for the life of the service group.
+struct CurlService: Service {
+    let pool: CurlWorkerPool
+
+    func run() async throws {
+        pool.start()
+        try? await gracefulShutdown()
+        pool.shutdown()
+    }
+}

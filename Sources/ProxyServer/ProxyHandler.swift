@@ -1,0 +1,605 @@
+import CORSPolicy
+import CurlBridge
+import Logging
+import NIOCore
+import NIOExtras
+
+/// One browser-facing connection: parses requests, asks the conf for a decision,
+/// answers locally or streams the exchange through the upstream transport.
+///
+/// Reads are pulled, not pushed: `read(context:)` is held back while the
+/// upstream has more than 64 KiB of our request body unconsumed, or while a
+/// response is in progress and the next pipelined request is already buffered.
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    static let idleTimeout = TimeAmount.seconds(60)
+    static let headTimeout = TimeAmount.seconds(30)
+
+    private let server: ServerContext
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var input: ByteBuffer
+    private var parser = HTTPRequestParser()
+    private var machine = ExchangeStateMachine()
+    private var clientAddress = "unknown"
+
+    // The exchange in progress.
+    private var transfer: (any UpstreamTransfer)?
+    private var generation = 0
+    private var exchange: Exchange?
+    private var readPending = false
+    private var timer: Scheduled<Void>?
+
+    /// What the response needs to remember about its request.
+    private struct Exchange {
+        var route: ServingRoute?
+        var routeLabel: String
+        var decision: Decision
+        var kind: RequestKind
+        var outcome: Outcome
+        var origin: String?
+        var method: String
+        var target: String
+        var keepAlive: Bool
+        var framing: ExchangeStateMachine.ResponseFraming = .none
+        var status = 0
+        var bytesIn: Int64 = 0
+        var bytesOut: Int64 = 0
+        var started: NIODeadline
+        var upstreamStarted: NIODeadline? = nil
+        var upstreamHeadAt: NIODeadline? = nil
+    }
+
+    init(server: ServerContext) {
+        self.server = server
+        self.logger = server.logger
+        self.input = ByteBuffer()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.input = context.channel.allocator.buffer(capacity: 0)
+        if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+        logger[metadataKey: "client.address"] = "\(clientAddress)"
+        if context.channel.isActive { armIdleTimer(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let address = context.channel.remoteAddress?.ipAddress {
+            clientAddress = address
+            logger[metadataKey: "client.address"] = "\(address)"
+        }
+        armIdleTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        self.context = nil
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if input.readableBytes == 0 {
+            input = bytes
+        } else {
+            input.writeBuffer(&bytes)
+        }
+        processInput(context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if machine.clientClosed() == .cancelAndClose {
+            cancelTransfer()
+            finishExchange(status: 499, note: "client closed")
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Connection resets and the like: the inactive path cleans up.
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        transfer?.setClientWritable(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            if machine.drain() == .close {
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Outbound read gate
+
+    func read(context: ChannelHandlerContext) {
+        if canRead {
+            readPending = false
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    private var canRead: Bool {
+        guard machine.shouldRead else { return false }
+        // A pipelined request waits in `input` until the current response is done.
+        if !machine.acceptsNewRequest && parser.isAtRequestBoundary && input.readableBytes > 0 { return false }
+        return input.readableBytes <= HTTPRequestParser.maxHeadSize + 4096
+    }
+
+    private func releaseReadIfPossible(context: ChannelHandlerContext) {
+        if readPending && canRead {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: - Parsing
+
+    private func processInput(context: ChannelHandlerContext) {
+        while machine.state != .closed {
+            if !machine.acceptsNewRequest && parser.isAtRequestBoundary { break }
+            let part: HTTPRequestParser.Part?
+            do {
+                part = try parser.next(&input)
+            } catch {
+                rejectMalformed(context: context, error: error)
+                return
+            }
+            guard let part else { break }
+            switch part {
+            case .head(let head):
+                timer?.cancel()
+                handleHead(head, context: context)
+            case .body(let body):
+                handleBody(body, context: context)
+            case .end:
+                handleEnd(context: context)
+            }
+        }
+        if machine.state == .idle && input.readableBytes > 0 && parser.isAtRequestBoundary == false {
+            armHeadTimer(context: context)
+        }
+        if input.readableBytes == 0 {
+            input.clear()
+        } else if input.readerIndex > 64 * 1024 {
+            input.discardReadBytes()
+        }
+        releaseReadIfPossible(context: context)
+    }
+
+    /// 400 or 431: the request could not be understood. The connection closes.
+    private func rejectMalformed(context: ChannelHandlerContext, error: HTTPParseError) {
+        guard machine.acceptsNewRequest else {
+            // Mid-body: the exchange cannot be answered cleanly any more.
+            _ = machine.clientClosed()
+            cancelTransfer()
+            finishExchange(status: 400, note: error.detail)
+            context.close(promise: nil)
+            return
+        }
+        _ = machine.clientClosed()
+        logger.info(
+            "malformed request", metadata: ["http.status": "\(error.status)", "cors.detail": "\(error.detail)"])
+        var headers: [(name: String, value: String)] = [("Content-Type", "text/plain; charset=utf-8")]
+        let body = "\(error.status == 431 ? "request head too large" : "malformed request"): \(error.detail)\n"
+        headers.append(("Content-Length", String(body.utf8.count)))
+        headers.append(("Connection", "close"))
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        ResponseWriter.writeHead(into: &buffer, status: error.status, headers: headers)
+        buffer.writeString(body)
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+    }
+
+    private func handleHead(_ head: RequestHead, context: ChannelHandlerContext) {
+        let config = server.config
+        let started = NIODeadline.now()
+        let path = head.path
+        let route = config.route(for: path)
+        let facts = Self.facts(from: head, scheme: server.scheme)
+        let decision = config.decide(facts, route: route)
+        let routeLabel = route?.label ?? "-"
+        let isPreflight: Bool
+        if case .preflight = decision { isPreflight = true } else {
+            isPreflight = head.method == "OPTIONS" && facts.requestMethod != nil
+        }
+        let kind: RequestKind = isPreflight ? .preflight : .actual
+        var routeLogger = logger
+        routeLogger[metadataKey: "cors.route"] = "\(routeLabel)"
+
+        var exchange = Exchange(
+            route: route, routeLabel: routeLabel, decision: decision, kind: kind, outcome: .allowed,
+            origin: facts.origins.first, method: head.method, target: head.target,
+            keepAlive: head.keepAlive && !machine.isDraining, started: started)
+        server.metrics.requestStarted()
+
+        switch decision {
+        case .preflight(let status, let headers):
+            exchange.outcome = .allowed
+            self.exchange = exchange
+            answerLocally(status: status, headers: headers, body: nil, head: head, context: context)
+        case .deny(let status, let headers, let denial):
+            exchange.outcome = status == 404 ? .noRoute : .denied(denial ?? Denial(.originNotAllowed, ""))
+            self.exchange = exchange
+            if let denial {
+                routeLogger.info(
+                    "request denied",
+                    metadata: [
+                        "cors.origin": "\(facts.origins.joined(separator: " | "))", "cors.reason": "\(denial.reason.rawValue)",
+                        "cors.detail": "\(denial.detail)", "http.status": "\(status)",
+                    ])
+            }
+            let body: String? = status == 404 ? "no route for \(String(path))\n" : nil
+            answerLocally(status: status, headers: headers, body: body, head: head, context: context)
+        case .passThrough:
+            exchange.outcome = .passthrough
+            self.exchange = exchange
+            forward(head, route: route, facts: facts, context: context)
+        case .forward(_, _, _, let outcome):
+            exchange.outcome = outcome
+            self.exchange = exchange
+            if case .reported(let denial) = outcome {
+                routeLogger.warning(
+                    "request not allowed, forwarded (enforce report)",
+                    metadata: [
+                        "cors.origin": "\(facts.origins.joined(separator: " | "))", "cors.reason": "\(denial.reason.rawValue)",
+                        "cors.detail": "\(denial.detail)",
+                    ])
+            }
+            if head.isUpgrade {
+                // Upgrades (WebSocket) are not proxied yet (SPEC 3): 501, nothing forwarded.
+                answerLocally(
+                    status: 501, headers: errorHeaders(decision), body: "upgrade requests are not supported\n",
+                    head: head, context: context)
+                return
+            }
+            forward(head, route: route, facts: facts, context: context)
+        }
+    }
+
+    /// The CORS headers a proxy-made response carries for this request (SPEC 3).
+    private func errorHeaders(_ decision: Decision) -> [HeaderField] {
+        guard case .forward(let add, _, let varyOrigin, _) = decision else { return [] }
+        return varyOrigin ? add + [HeaderField("Vary", "Origin")] : add
+    }
+
+    /// Writes a complete local response. A request body that was announced is
+    /// not read: the connection closes after the answer.
+    private func answerLocally(
+        status: Int, headers: [HeaderField], body: String?, head: RequestHead, context: ChannelHandlerContext
+    ) {
+        let hasBody = head.body != .none
+        let close = !head.keepAlive || hasBody || machine.isDraining
+        var lines: [(name: String, value: String)] = []
+        lines.reserveCapacity(headers.count + 3)
+        for field in headers { lines.append((field.name, field.value)) }
+        if let body {
+            lines.append(("Content-Type", "text/plain; charset=utf-8"))
+            lines.append(("Content-Length", String(body.utf8.count)))
+        } else if status != 204 && !lines.contains(where: { $0.name == "Content-Length" }) {
+            lines.append(("Content-Length", "0"))
+        }
+        if close { lines.append(("Connection", "close")) }
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
+        if let body, head.method != "HEAD" { buffer.writeString(body) }
+        exchange?.status = status
+        exchange?.bytesOut = Int64(buffer.readableBytes)
+        finishExchange(status: status, note: nil)
+        if close {
+            _ = machine.clientClosed()
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            armIdleTimerIfQuiet(context: context)
+        }
+    }
+
+    private func forward(_ head: RequestHead, route: ServingRoute?, facts: RequestFacts, context: ChannelHandlerContext) {
+        guard let route else { return }
+        let declared: Int64? = if case .length(let n) = head.body { n } else { nil }
+        let hasBody = head.body != .none && declared != 0
+        let action = machine.forward(
+            keepAlive: head.keepAlive, isHead: head.method == "HEAD", http10: head.versionMinor == 0,
+            hasBody: hasBody, declaredLength: declared, bodyLimit: route.maxBodySize)
+        if case .respond(let status, _) = action {
+            respondWithError(status: status, detail: "request body larger than max_body_size (\(route.maxBodySize) bytes)", close: true, context: context)
+            return
+        }
+        if head.expectContinue && hasBody {
+            var buffer = context.channel.allocator.buffer(capacity: 32)
+            buffer.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+        let headers = HeaderRewriting.upstreamRequestHeaders(
+            head.headers, clientAddress: clientAddress, scheme: server.scheme, upstreamHost: route.upstreamHostHeader,
+            preserveHost: route.preserveHost)
+        let framing: RequestBodyFraming =
+            switch head.body {
+            case .none: .none
+            case .length(let n): n == 0 ? .none : .length(n)
+            case .chunked: .chunked
+            }
+        let request = TransferRequest(
+            url: route.upstreamURL(path: head.path, query: head.query), method: head.method, headers: headers,
+            body: framing, connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
+            idleTimeoutMilliseconds: route.timeoutMilliseconds)
+        generation &+= 1
+        let expected = generation
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        exchange?.upstreamStarted = .now()
+        let transfer = server.transport.startTransfer(request, on: context.eventLoop) { event in
+            bound.value.upstreamEvent(event, generation: expected)
+        }
+        self.transfer = transfer
+        if !context.channel.isWritable { transfer.setClientWritable(false) }
+    }
+
+    private func handleBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        exchange?.bytesIn += Int64(body.readableBytes)
+        switch machine.requestBody(body.readableBytes) {
+        case .sendBody:
+            transfer?.sendBody(body)
+        case .respond(let status, _):
+            cancelTransfer()
+            respondWithError(status: status, detail: "request body larger than max_body_size", close: true, context: context)
+        case .cancelAndClose:
+            cancelTransfer()
+            finishExchange(status: 413, note: "request body over max_body_size after the response started")
+            context.close(promise: nil)
+        default:
+            break
+        }
+    }
+
+    private func handleEnd(context: ChannelHandlerContext) {
+        if machine.requestEnd() == .endBody {
+            transfer?.endBody()
+        }
+    }
+
+    // MARK: - Upstream events
+
+    private func upstreamEvent(_ event: UpstreamEvent, generation expected: Int) {
+        guard expected == generation, let context, transfer != nil else { return }
+        switch event {
+        case .head(let status, let headers):
+            writeUpstreamHead(status: status, headers: headers, context: context)
+        case .body(let body):
+            guard machine.upstreamBody() == .writeBody else {
+                transfer?.consumed(body.readableBytes)
+                return
+            }
+            writeBody(body, context: context)
+        case .bodyConsumed(let n):
+            machine.bodyConsumed(n)
+            releaseReadIfPossible(context: context)
+        case .end:
+            let action = machine.upstreamEnd()
+            guard case .finish(let close) = action else { return }
+            if exchange?.framing == .chunked {
+                var buffer = context.channel.allocator.buffer(capacity: 5)
+                buffer.writeStaticString("0\r\n\r\n")
+                context.write(wrapOutboundOut(buffer), promise: nil)
+            }
+            transfer = nil
+            finishExchange(status: exchange?.status ?? 0, note: nil)
+            if close {
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
+                    .whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+            } else {
+                context.flush()
+                armIdleTimerIfQuiet(context: context)
+                processInput(context: context)
+            }
+        case .failed(let error):
+            transfer = nil
+            if let route = exchange?.route {
+                server.metrics.upstreamError(upstream: route.upstreamName, kind: error.kind)
+            }
+            logger.warning(
+                "upstream failed",
+                metadata: [
+                    "cors.route": "\(exchange?.routeLabel ?? "-")", "upstream.name": "\(exchange?.route?.upstreamName ?? "-")",
+                    "upstream.error": "\(error.kind.rawValue)", "cors.detail": "\(error.detail)",
+                ])
+            switch machine.upstreamFailed(error.kind) {
+            case .respond(let status, let close):
+                let what = status == 504 ? "upstream timed out" : "upstream unreachable"
+                respondWithError(status: status, detail: "\(what): \(error.detail)", close: close, context: context)
+            case .close:
+                finishExchange(status: exchange?.status ?? 0, note: "upstream failed mid-response")
+                context.close(promise: nil)
+            default:
+                break
+            }
+        }
+    }
+
+    private func writeUpstreamHead(status: Int, headers: [HeaderLine], context: ChannelHandlerContext) {
+        guard var exchange else { return }
+        exchange.upstreamHeadAt = .now()
+        let add: [HeaderField]
+        let strip: Bool
+        let vary: Bool
+        switch exchange.decision {
+        case .forward(let a, let s, let v, _):
+            (add, strip, vary) = (a, s, v)
+        default:
+            (add, strip, vary) = ([], false, false)
+        }
+        let passThrough = exchange.decision == .passThrough
+        var (lines, contentLength) = HeaderRewriting.clientResponseHeaders(
+            headers, stripCORS: strip && !passThrough, varyOrigin: vary && !passThrough, add: passThrough ? [] : add)
+        let action = machine.upstreamHead(status: status, contentLength: contentLength)
+        guard case .writeHead(let framing, let close) = action else { return }
+        exchange.framing = framing
+        exchange.status = status
+        switch framing {
+        case .length(let n):
+            lines.append(("Content-Length", String(n)))
+        case .chunked:
+            lines.append(("Transfer-Encoding", "chunked"))
+        case .none:
+            if let contentLength, exchange.method == "HEAD" || status == 304 {
+                lines.append(("Content-Length", String(contentLength)))
+            }
+        case .closeDelimited:
+            break
+        }
+        if close || machine.isDraining { lines.append(("Connection", "close")) }
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
+        exchange.bytesOut += Int64(buffer.readableBytes)
+        self.exchange = exchange
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func writeBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        let count = body.readableBytes
+        guard count > 0 else { return }
+        exchange?.bytesOut += Int64(count)
+        if exchange?.framing == .chunked {
+            var size = context.channel.allocator.buffer(capacity: 12)
+            size.writeString(String(count, radix: 16))
+            size.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(size), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
+            var crlf = context.channel.allocator.buffer(capacity: 2)
+            crlf.writeStaticString("\r\n")
+            context.writeAndFlush(wrapOutboundOut(crlf), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(body), promise: nil)
+        }
+        transfer?.consumed(count)
+    }
+
+    /// A proxy-made 413/502/504 with the CORS headers the request would have had.
+    private func respondWithError(status: Int, detail: String, close: Bool, context: ChannelHandlerContext) {
+        let decision = exchange?.decision ?? .passThrough
+        var lines: [(name: String, value: String)] = errorHeaders(decision).map { ($0.name, $0.value) }
+        let body = "\(status) \(ResponseWriter.reason(status)): \(detail)\n"
+        lines.append(("Content-Type", "text/plain; charset=utf-8"))
+        lines.append(("Content-Length", String(body.utf8.count)))
+        let closeNow = close || machine.isDraining
+        if closeNow { lines.append(("Connection", "close")) }
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
+        if exchange?.method != "HEAD" { buffer.writeString(body) }
+        exchange?.status = status
+        exchange?.bytesOut += Int64(buffer.readableBytes)
+        finishExchange(status: status, note: detail)
+        if closeNow {
+            _ = machine.clientClosed()
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            armIdleTimerIfQuiet(context: context)
+            processInput(context: context)
+        }
+    }
+
+    private func cancelTransfer() {
+        if let transfer {
+            self.transfer = nil
+            generation &+= 1
+            transfer.cancel()
+        }
+    }
+
+    /// Access log line, metrics; the exchange is forgotten.
+    private func finishExchange(status: Int, note: String?) {
+        guard let exchange else { return }
+        self.exchange = nil
+        let now = NIODeadline.now()
+        let elapsed = (now - exchange.started).nanoseconds
+        server.metrics.request(route: exchange.routeLabel, kind: exchange.kind, outcome: exchange.outcome)
+        server.metrics.duration(route: exchange.routeLabel, nanoseconds: elapsed)
+        server.metrics.requestFinished()
+        if logger.logLevel <= .info {
+            var metadata: Logger.Metadata = [
+                "cors.route": "\(exchange.routeLabel)", "http.method": "\(exchange.method)",
+                "http.target": "\(exchange.target)", "http.status": "\(status)",
+                "cors.outcome": "\(exchange.outcome.label)", "bytes.in": "\(exchange.bytesIn)",
+                "bytes.out": "\(exchange.bytesOut)", "duration.ms": "\(Double(elapsed) / 1_000_000)",
+            ]
+            if let origin = exchange.origin { metadata["cors.origin"] = "\(origin)" }
+            if let s = exchange.upstreamStarted, let h = exchange.upstreamHeadAt {
+                metadata["upstream.ms"] = "\(Double((h - s).nanoseconds) / 1_000_000)"
+            }
+            if let note { metadata["cors.detail"] = "\(note)" }
+            logger.info("access", metadata: metadata)
+        }
+    }
+
+    // MARK: - Timers
+
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        timer?.cancel()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: Self.idleTimeout) {
+            bound.value.timerFired(idle: true)
+        }
+    }
+
+    private func armIdleTimerIfQuiet(context: ChannelHandlerContext) {
+        if input.readableBytes == 0 { armIdleTimer(context: context) }
+    }
+
+    private func armHeadTimer(context: ChannelHandlerContext) {
+        timer?.cancel()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: Self.headTimeout) {
+            bound.value.timerFired(idle: false)
+        }
+    }
+
+    private func timerFired(idle: Bool) {
+        guard let context, machine.acceptsNewRequest else { return }
+        // Only between exchanges: a slow client cannot hold the connection open.
+        _ = machine.clientClosed()
+        context.close(promise: nil)
+    }
+
+    // MARK: - Facts
+
+    /// The CORS-relevant facts of a request head, in one pass over its headers.
+    static func facts(from head: RequestHead, scheme: Scheme) -> RequestFacts {
+        var facts = RequestFacts(method: head.method, path: head.path, scheme: scheme)
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 4 where name.lowercased() == "host":
+                facts.host = value
+            case 6 where name.lowercased() == "origin":
+                // An empty Origin counts as absent (SPEC 3).
+                if !value.isEmpty { facts.origins.append(value) }
+            case 29 where name.lowercased() == "access-control-request-method":
+                facts.requestMethod = value
+            case 30 where name.lowercased() == "access-control-request-headers":
+                facts.requestHeaders.append(value)
+            case 38 where name.lowercased() == "access-control-request-private-network":
+                if value.lowercased() == "true" { facts.privateNetwork = true }
+            default:
+                break
+            }
+        }
+        return facts
+    }
+}

@@ -1,0 +1,36 @@
+import CORSPolicy
+import CurlBridge
+import Logging
+import NIOCore
+import Synchronization
+
+/// What every connection of a listener shares: the current conf, the upstream
+/// transport, metrics, the logger. The conf is swapped atomically on SIGHUP;
+/// a request keeps the snapshot it started with.
+package final class ServerContext: Sendable {
+    private let current: Mutex<ServingConfig>
+    package let transport: any UpstreamTransport
+    package let metrics: ProxyMetrics
+    package let logger: Logger
+    package let scheme: Scheme
+    private let drainingFlag = Atomic<Bool>(false)
+
+    package init(config: ServingConfig, transport: any UpstreamTransport, metrics: ProxyMetrics, logger: Logger, scheme: Scheme = .http) {
+        self.current = Mutex(config)
+        self.transport = transport
+        self.metrics = metrics
+        self.logger = logger
+        self.scheme = scheme
+    }
+
+    /// The conf for a new request.
+    package var config: ServingConfig { current.withLock { $0 } }
+
+    /// Installs a new conf; requests in flight keep the one they started with.
+    package func replaceConfig(_ config: ServingConfig) {
+        current.withLock { $0 = config }
+    }
+
+    package var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
+    package func startDraining() { drainingFlag.store(true, ordering: .relaxed) }
+}

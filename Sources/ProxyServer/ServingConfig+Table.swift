@@ -1,0 +1,33 @@
+import CORSPolicy
+import ProxyConfig
+
+/// The conf as the data path uses it: immutable, swapped whole on reload.
+package final class ServingConfig: Sendable {
+    package let configuration: ProxyConfiguration
+    /// Routes in match order (exact first, then longest prefix first).
+    private let routes: [ServingRoute]
+    /// The top-level `cors {}`: decides the no-route 404's headers.
+    package let defaultPolicy: CompiledPolicy
+
+    package init(_ configuration: ProxyConfiguration) {
+        self.configuration = configuration
+        self.routes = configuration.routes.matchOrder.map(ServingRoute.init)
+        self.defaultPolicy = CompiledPolicy(settings: configuration.defaultCORS, routePattern: "-")
+    }
+
+    /// The route for a request path (before `?`, as received).
+    package func route(for path: Substring) -> ServingRoute? {
+        // Match order makes the first hit the winner: exact beats prefix, longest prefix wins.
+        for route in routes where route.route.matches(path) { return route }
+        return nil
+    }
+
+    /// The decision for a request on `route` (nil: no route matched).
+    package func decide(_ facts: RequestFacts, route: ServingRoute?) -> Decision {
+        guard let route else {
+            return defaultPolicy.decideNoRoute(facts, selfOrigins: configuration.selfOrigins)
+        }
+        guard let policy = route.policy else { return .passThrough }
+        return policy.decide(facts, selfOrigins: configuration.selfOrigins)
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// `check`, `explain` and `serve`'s exit codes, signals and admin endpoints, as a user runs them.
+@Suite(.serialized)
+struct CommandLineTests {
+    /// Runs `cors-proxy ARGS` to completion.
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = builtProductsDirectory().appendingPathComponent("cors-proxy")
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    func writeConf(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString).conf").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    var examplePath: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("proxy.conf.example").path
+    }
+
+    @Test func checkPassesTheExampleWithoutWarnings() throws {
+        let r = try run(["check", "--config", examplePath])
+        #expect(r.status == 0)
+        #expect(r.stderr.isEmpty, "\(r.stderr)")
+        #expect(r.stdout.contains("/api/public/"))
+        #expect(r.stdout.contains("= /healthz"))
+    }
+
+    @Test func checkReportsEveryErrorWithPosition() throws {
+        let path = try writeConf("listen 127.0.0.1:8080\nbogus 1\nroute /a/ {\n  allow_origin https://x.example/\n}\n")
+        let r = try run(["check", "--config", path])
+        #expect(r.status == 1)
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("\(path):2:1: error:") }, "\(r.stderr)")
+        #expect(lines.contains { $0.hasPrefix("\(path):3:1: error:") }, "\(r.stderr)")
+        #expect(lines.contains { $0.hasPrefix("\(path):4:16: error:") }, "\(r.stderr)")
+    }
+
+    @Test func configFallsBackToTheEnvironment() throws {
+        let r = try run(["check"], environment: ["CORS_PROXY_CONFIG": examplePath])
+        #expect(r.status == 0)
+    }
+
+    @Test func explainAllowedDeniedAndInvalid() throws {
+        let allowed = try run(["explain", "--config", examplePath, "--origin", "https://app.example.com", "--method", "PUT", "--header", "Content-Type", "--preflight", "/api/items"])
+        #expect(allowed.status == 0, "\(allowed)")
+        #expect(allowed.stdout.contains("Access-Control-Allow-Origin: https://app.example.com"))
+        #expect(allowed.stdout.contains("Access-Control-Allow-Credentials: true"))
+
+        let denied = try run(["explain", "--config", examplePath, "--origin", "https://evil.example", "/api/items"])
+        #expect(denied.status == 1)
+        #expect(denied.stdout.contains("origin_not_allowed"))
+        #expect(!denied.stdout.contains("Access-Control-Allow-Origin"))
+
+        let invalid = try run(["explain", "--config", try writeConf("nonsense"), "--origin", "https://a.example", "/"])
+        #expect(invalid.status == 2)
+    }
+
+    @Test func serveRefusesAnInvalidConfAndAnUnbindablePort() throws {
+        let invalid = try run(["serve", "--config", try writeConf("listen 127.0.0.1:0\nroute /a/ { }\n")])
+        #expect(invalid.status != 0)
+        #expect(invalid.stderr.contains("error:"))
+
+        // Hold a port, then ask the proxy to bind it.
+        let upstream = try Upstream()
+        let busy = try run(["serve", "--config", try writeConf("listen 127.0.0.1:\(upstream.port)\nupstream a http://127.0.0.1:1\nroute / { upstream a }\n")])
+        #expect(busy.status != 0)
+        #expect(busy.stderr.contains("127.0.0.1:\(upstream.port)"))
+    }
+
+    @Test func adminEndpointsAndMetrics() throws {
+        let upstream = try Upstream()
+        let proxy = try Proxy(conf: standardConf(upstream: upstream.url, admin: true))
+        let admin = try #require(proxy.adminPort)
+        #expect(try HTTPClient(port: admin).request("GET", "/healthz").status == 200)
+        #expect(try HTTPClient(port: admin).request("GET", "/readyz").status == 200)
+        _ = try proxy.client().request("GET", "/api/items", headers: [("Origin", "https://evil.example")])
+        _ = try proxy.client().request("GET", "/dead/x")
+        let metrics = try HTTPClient(port: admin).request("GET", "/metrics").bodyText
+        #expect(metrics.contains(#"cors_proxy_requests_total{route="/api/",kind="actual",outcome="denied"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"cors_proxy_denials_total{route="/api/",reason="origin_not_allowed"} 1"#))
+        #expect(metrics.contains(#"cors_proxy_upstream_errors_total{upstream="dead",kind="connect"} 1"#))
+        #expect(metrics.contains("cors_proxy_request_duration_seconds"))
+    }
+
+    @Test func sighupReloadsValidAndKeepsOldOnInvalid() throws {
+        let upstream = try Upstream()
+        let conf = standardConf(upstream: upstream.url)
+        let proxy = try Proxy(conf: conf)
+        let evil = [("Origin", "https://new.example")]
+        #expect(try proxy.client().request("GET", "/api/items", headers: evil).status == 403)
+
+        try proxy.rewrite(conf: conf.replacingOccurrences(of: "https://app.example.com https://", with: "https://new.example https://app.example.com https://"))
+        proxy.process.signal(SIGHUP)
+        try proxy.process.waitForLine("reload") { $0.contains("conf reloaded") }
+        #expect(try proxy.client().request("GET", "/api/items", headers: evil).status == 200)
+
+        try proxy.rewrite(conf: "listen 127.0.0.1:0\nroute /x/ {\n")
+        proxy.process.signal(SIGHUP)
+        try proxy.process.waitForLine("reload refused") { $0.contains("reload refused") }
+        #expect(try proxy.client().request("GET", "/api/items", headers: evil).status == 200)
+    }
+
+    @Test func sigtermDrainsInFlightRequests() throws {
+        let upstream = try Upstream()
+        let proxy = try Proxy(conf: standardConf(upstream: upstream.url, admin: true))
+        let client = proxy.client()
+        try client.send("GET /api/slow/1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        // Let the request reach the upstream before the signal.
+        let deadline = Date().addingTimeInterval(10)
+        while try upstream.receivedTargets().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        proxy.process.signal(SIGTERM)
+        let r = try client.readResponse()
+        #expect(r.status == 200)
+        #expect(r.value("Connection") == "close")
+        #expect(try proxy.process.waitForExit() == 0)
+        // The listener is gone.
+        #expect(throws: (any Error).self) { _ = try proxy.client().request("GET", "/api/items") }
+    }
+}
