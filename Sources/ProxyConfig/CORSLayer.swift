@@ -48,7 +48,7 @@ struct CORSLayer {
             settings.allowOrigin = unique
         }
         if let spec = lists[.allowMethods] { settings.allowMethods = spec.tokenList }
-        if let spec = lists[.allowHeaders] { settings.allowHeaders = spec.tokenList }
+        if let spec = lists[.allowHeaders] { settings.allowHeaders = spec.headerTokenList }
         if let spec = lists[.exposeHeaders] { settings.exposeHeaders = spec.tokenList }
         if let credentials { settings.allowCredentials = credentials.value }
         if let maxAgeMilliseconds { settings.maxAgeMilliseconds = maxAgeMilliseconds }
@@ -61,4 +61,12 @@ struct CORSLayer {
 extension ListSpec {
     /// `*` anywhere in the list means any (SPEC: `*` beside others is `*` alone).
     var tokenList: TokenList { star != nil ? .any : .list(items) }
+
+    /// For `allow_headers`, `*` beside names keeps the names: `*` never covers
+    /// `Authorization`, so `allow_headers * Authorization` must still allow it by name.
+    var headerTokenList: TokenList {
+        guard star != nil else { return .list(items) }
+        let named = items.filter { $0 != "*" }
+        return named.isEmpty ? .any : .list(["*"] + named)
+    }
 }

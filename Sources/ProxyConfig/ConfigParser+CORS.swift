@@ -175,7 +175,10 @@ extension ConfigParser {
 
 /// `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`: http there is not on the network.
 func isLocalHost(_ host: String) -> Bool {
-    host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "[::1]"
+    if host == "localhost" || host.hasSuffix(".localhost") || host == "[::1]" { return true }
+    // 127.0.0.0/8, written as an IPv4 address (not a name such as 127.evil.example).
+    let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+    return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
 }
 
 /// An RFC 9110 token: what method and header names are made of.

@@ -91,7 +91,18 @@ final class TestProcess: @unchecked Sendable {
         }
     }
 
-    deinit { stop() }
+    /// Sanitizer reports in the child's output (under `swift test --sanitize=…` the binaries are instrumented).
+    var sanitizerReports: [String] {
+        output.filter { $0.contains("ThreadSanitizer") || $0.contains("AddressSanitizer") || $0.contains("LeakSanitizer") }
+    }
+
+    deinit {
+        stop()
+        let reports = sanitizerReports
+        if !reports.isEmpty {
+            Issue.record("\(name) reported sanitizer findings:\n\(output.joined(separator: "\n"))")
+        }
+    }
 }
 
 /// The demo upstream on 127.0.0.1, on a free port.
