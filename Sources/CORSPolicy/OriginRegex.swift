@@ -10,6 +10,8 @@ package struct OriginRegex: Sendable {
         guard let regex = try? Regex(pattern) else { return nil }
         self.pattern = pattern
         self.regex = regex
+        // Regex lowers its program on first use; do it at load, not on a request.
+        _ = try? regex.wholeMatch(in: "")
     }
 
     package func wholeMatches(_ origin: String) -> Bool {
