@@ -99,3 +99,29 @@ func disallowedOriginsNeverReachACAO(_ seed: UInt64) {
         }
     }
 }
+
+/// One compiled policy (regex included) is shared by every event loop: deciding
+/// from many tasks at once must give the same answers.
+@Test func concurrentDecisionsAgree() async {
+    var settings = CORSSettings()
+    settings.allowOrigin = entries("https://*.example.com", "~https://pr-[0-9]+\\.preview\\.example\\.dev")
+    let policy = CompiledPolicy(settings: settings, routePattern: "/")
+    let origins = ["https://pr-7.preview.example.dev", "https://pr-x.preview.example.dev", "https://a.example.com"]
+    let expected = origins.map { policy.decide(actual("GET", [$0]), selfOrigins: []) }
+    let agreed = await withTaskGroup(of: Bool.self) { group in
+        for _ in 0..<8 {
+            group.addTask {
+                for _ in 0..<500 {
+                    for (origin, want) in zip(origins, expected)
+                    where policy.decide(actual("GET", [origin]), selfOrigins: []) != want {
+                        return false
+                    }
+                }
+                return true
+            }
+        }
+        return await group.allSatisfy { $0 }
+    }
+    #expect(agreed)
+    #expect(expected.map(\.summary) == [.allowed, .denied(.originNotAllowed), .allowed])
+}
