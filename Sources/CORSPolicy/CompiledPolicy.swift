@@ -28,7 +28,7 @@ package final class CompiledPolicy: Sendable {
     // allow_headers
     let anyHeader: Bool
     /// Listed names; compared case-insensitively.
-    let headers: Set<CaseInsensitiveName>
+    let headers: HeaderNameSet
     /// The listed names as written, nil when `*` decides (the request's names are echoed).
     let allowHeadersValue: String?
 
@@ -96,7 +96,7 @@ package final class CompiledPolicy: Sendable {
         switch settings.allowHeaders {
         case .any:
             anyHeader = true
-            headers = []
+            headers = HeaderNameSet([])
             allowHeadersValue = nil
         case .list(let list):
             // `allow_headers * Authorization`: `*` echoes, and the listed names
@@ -104,7 +104,7 @@ package final class CompiledPolicy: Sendable {
             let star = list.contains("*")
             anyHeader = star
             let named = list.filter { $0 != "*" }
-            headers = Set(named.map { CaseInsensitiveName(Substring($0.lowercased())) })
+            headers = HeaderNameSet(named)
             allowHeadersValue = star ? nil : named.joined(separator: ", ")
         }
 
@@ -264,19 +264,24 @@ package final class CompiledPolicy: Sendable {
         }
 
         var count = 0
-        var firstRefused: Substring? = nil
+        var firstRefused: String? = nil
+        var refusedAuthorization = false
         var echoed = ""
-        var echoedNames: [Substring] = []
+        var echoedNames = HeaderNameSet([])
         for line in lines {
-            forEachItem(line) { name in
-                count += 1
-                guard firstRefused == nil, count <= Self.maxRequestHeaderNames else { return }
-                if headers.contains(CaseInsensitiveName(name)) {
-                    if anyHeader { appendEcho(name, to: &echoed, seen: &echoedNames) }
-                } else if anyHeader, isToken(name), !isAuthorization(name) {
-                    appendEcho(name, to: &echoed, seen: &echoedNames)
-                } else {
-                    firstRefused = name
+            var text = line
+            text.withUTF8 { bytes in
+                forEachItem(bytes) { name in
+                    count += 1
+                    guard firstRefused == nil, count <= Self.maxRequestHeaderNames else { return }
+                    if headers.contains(name) {
+                        if anyHeader { appendEcho(name, to: &echoed, seen: &echoedNames) }
+                    } else if anyHeader, isToken(name), !HeaderNameSet.isAuthorization(name) {
+                        appendEcho(name, to: &echoed, seen: &echoedNames)
+                    } else {
+                        firstRefused = String(decoding: name, as: UTF8.self)
+                        refusedAuthorization = HeaderNameSet.isAuthorization(name)
+                    }
                 }
             }
         }
@@ -288,7 +293,7 @@ package final class CompiledPolicy: Sendable {
                 ))
         }
         if let name = firstRefused {
-            if anyHeader, isAuthorization(name) {
+            if anyHeader, refusedAuthorization {
                 return .denied(
                     Denial(
                         .headerNotAllowed,
@@ -302,35 +307,25 @@ package final class CompiledPolicy: Sendable {
         return .allowed(anyHeader ? echoed : allowHeadersValue)
     }
 
-    private func appendEcho(_ name: Substring, to echoed: inout String, seen: inout [Substring]) {
-        let key = CaseInsensitiveName(name)
-        // At most 64 names: a linear look is cheaper than a Set's allocation.
-        guard !seen.contains(where: { CaseInsensitiveName($0) == key }) else { return }
-        seen.append(name)
+    private func appendEcho(_ name: UnsafeBufferPointer<UInt8>, to echoed: inout String, seen: inout HeaderNameSet) {
+        guard !seen.contains(name) else { return }
+        let text = String(decoding: name, as: UTF8.self)
+        seen.insert(text)
         if !echoed.isEmpty { echoed += ", " }
-        echoed += name
+        echoed += text
     }
 
-    /// Calls `body` with each non-empty, trimmed item of a comma list, in place.
-    private func forEachItem(_ line: String, _ body: (Substring) -> Void) {
-        let utf8 = line.utf8
-        var start = utf8.startIndex
-        var index = start
-        while true {
-            if index == utf8.endIndex || utf8[index] == UInt8(ascii: ",") {
-                let item = trimmedOWS(line[start..<index])
-                if !item.isEmpty { body(item) }
-                if index == utf8.endIndex { return }
-                index = utf8.index(after: index)
-                start = index
-            } else {
-                index = utf8.index(after: index)
-            }
+    /// Calls `body` with each non-empty, trimmed item of a comma list.
+    private func forEachItem(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        var start = 0
+        for index in 0...bytes.count where index == bytes.count || bytes[index] == UInt8(ascii: ",") {
+            var itemStart = start
+            var itemEnd = index
+            while itemStart < itemEnd, isOptionalWhitespace(bytes[itemStart]) { itemStart += 1 }
+            while itemEnd > itemStart, isOptionalWhitespace(bytes[itemEnd - 1]) { itemEnd -= 1 }
+            if itemStart < itemEnd { body(UnsafeBufferPointer(rebasing: bytes[itemStart..<itemEnd])) }
+            start = index + 1
         }
-    }
-
-    private func isAuthorization(_ name: Substring) -> Bool {
-        CaseInsensitiveName(name) == CaseInsensitiveName("authorization")
     }
 
     // MARK: - Origin
@@ -356,14 +351,14 @@ package final class CompiledPolicy: Sendable {
     /// One pass over the `Origin` lines: absent, same-origin, or cross-origin and
     /// whether `allow_origin` allows it.
     private func classify(_ facts: RequestFacts, selfOrigins: Set<String>) -> OriginClass {
-        var line: String? = nil
+        var found: String? = nil
         var lines = 0
         for candidate in facts.origins {
             lines += 1
-            if line == nil, !trimmedOWS(Substring(candidate)).isEmpty { line = candidate }
+            if found == nil, !candidate.utf8.allSatisfy(isOptionalWhitespace) { found = candidate }
         }
         // An empty `Origin:` counts as absent; so do several empty ones.
-        guard let line else { return .absent }
+        guard let line = found else { return .absent }
         if lines > 1 {
             return .crossOrigin(
                 .denied(
@@ -372,18 +367,24 @@ package final class CompiledPolicy: Sendable {
                         "the request has \(lines) Origin lines; a request carries exactly one origin (route \(routePattern))"
                     )))
         }
-        let sent = trimmedOWS(Substring(line))
-        if sent.utf8.contains(where: { $0 == UInt8(ascii: ",") || isOptionalWhitespace($0) }) {
+        // Fast path: a listed origin sent in normalised form, as browsers send it,
+        // is valid by construction; skip the scan.
+        if exactOrigins.contains(line), let request = RequestOrigin(listed: line) {
+            if isSameOrigin(request, facts: facts, selfOrigins: selfOrigins) { return .sameOrigin }
+            return .crossOrigin(.allowed(sendsStarOrigin ? "*" : line))
+        }
+        var text = line
+        let shape = text.withUTF8 { OriginLine.read($0) }
+        let sent = slice(line, shape.start, shape.end)
+        switch shape.kind {
+        case .multiple:
             return .crossOrigin(
                 .denied(
                     Denial(
                         .multipleOrigins,
                         "Origin '\(sent)' holds more than one value; a request carries exactly one origin (route \(routePattern))"
                     )))
-        }
-        let sentString = string(sent, of: line)
-
-        if sent == "null" {
+        case .null:
             guard anyOrigin || allowsNull else {
                 return .crossOrigin(
                     .denied(
@@ -392,29 +393,30 @@ package final class CompiledPolicy: Sendable {
                             "origin null is not in allow_origin for route \(routePattern) (only a listed null or * allows it)"
                         )))
             }
-            return .crossOrigin(.allowed(sendsStarOrigin ? "*" : sentString))
-        }
-
-        guard let request = RequestOrigin(sentString) else {
-            let problem: String
-            switch Origin.parseDetailed(sent) {
-            case .failure(let error): problem = error.message
-            case .success: problem = "unreadable"
-            }
+            return .crossOrigin(.allowed(sendsStarOrigin ? "*" : string(sent, of: line)))
+        case .malformed(let error):
             return .crossOrigin(
                 .denied(
                     Denial(
                         .malformedOrigin,
-                        "origin \(sent) is not a valid serialized origin (\(problem)) for route \(routePattern)")))
+                        "origin \(sent) is not a valid serialized origin (\(error.message)) for route \(routePattern)")))
+        case .origin(let scan):
+            let sentString = string(sent, of: line)
+            let request = RequestOrigin(sent: sentString, scan: scan)
+            if isSameOrigin(request, facts: facts, selfOrigins: selfOrigins) { return .sameOrigin }
+            guard matches(request) else {
+                return .crossOrigin(
+                    .denied(
+                        Denial(.originNotAllowed, "origin \(sent) is not in allow_origin for route \(routePattern)")))
+            }
+            // The request's Origin exactly as sent, or `*` (SPEC 3).
+            return .crossOrigin(.allowed(sendsStarOrigin ? "*" : sentString))
         }
-        if isSameOrigin(request, facts: facts, selfOrigins: selfOrigins) { return .sameOrigin }
-        guard matches(request) else {
-            return .crossOrigin(
-                .denied(
-                    Denial(.originNotAllowed, "origin \(sent) is not in allow_origin for route \(routePattern)")))
-        }
-        // The request's Origin exactly as sent, or `*` (SPEC 3).
-        return .crossOrigin(.allowed(sendsStarOrigin ? "*" : sentString))
+    }
+
+    private func slice(_ line: String, _ start: Int, _ end: Int) -> Substring {
+        let utf8 = line.utf8
+        return line[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)]
     }
 
     private func matches(_ origin: RequestOrigin) -> Bool {
@@ -428,22 +430,67 @@ package final class CompiledPolicy: Sendable {
     private func isSameOrigin(_ origin: RequestOrigin, facts: RequestFacts, selfOrigins: Set<String>) -> Bool {
         if !selfOrigins.isEmpty, selfOrigins.contains(origin.normalised) { return true }
         guard let rawHost = facts.host, origin.scheme == facts.scheme.rawValue else { return false }
-        var host = trimmedOWS(Substring(rawHost))
+        var host = rawHost
+        var normalised = origin.normalised
+        let authorityStart = origin.authorityOffset
         // `Host: example.com:80` on an http listener is `http://example.com`.
-        let defaultPortSuffix = facts.scheme == .http ? ":80" : ":443"
-        if host.utf8.count > defaultPortSuffix.utf8.count {
-            let tail = host.utf8.suffix(defaultPortSuffix.utf8.count)
-            if tail.elementsEqual(defaultPortSuffix.utf8) {
-                host = host[..<tail.startIndex]
+        let defaultPort: StaticString = facts.scheme == .http ? ":80" : ":443"
+        let equal = host.withUTF8 { h in
+            normalised.withUTF8 { o in
+                var start = 0
+                var end = h.count
+                while start < end, isOptionalWhitespace(h[start]) { start += 1 }
+                while end > start, isOptionalWhitespace(h[end - 1]) { end -= 1 }
+                let portLength = defaultPort.utf8CodeUnitCount
+                if end - start > portLength,
+                    equalsLowercased(UnsafeBufferPointer(rebasing: h[(end - portLength)..<end]), defaultPort)
+                {
+                    end -= portLength
+                }
+                guard o.count - authorityStart == end - start else { return false }
+                for i in 0..<(end - start) where lowercased(h[start + i]) != o[authorityStart + i] { return false }
+                return true
             }
         }
-        let authority = origin.authority
-        if authority.utf8.elementsEqual(host.utf8, by: { $0 == lowercased($1) }) { return true }
+        if equal { return true }
         // An IPv6 Host may be written in a non-canonical form: compare parsed.
-        guard host.utf8.first == UInt8(ascii: "["), let parsed = Origin.parse("\(origin.scheme)://\(host)") else {
+        guard origin.host.utf8.first == UInt8(ascii: "["), rawHost.utf8.contains(UInt8(ascii: "[")),
+            let parsed = Origin.parse("\(origin.scheme)://\(trimmedOWS(Substring(rawHost)))")
+        else {
             return false
         }
         return parsed.serialized == origin.normalised
+    }
+}
+
+/// What one `Origin` line holds, read in one pass over its bytes. `start..<end` is
+/// the value without surrounding whitespace.
+struct OriginLine {
+    enum Kind {
+        case multiple
+        case null
+        case malformed(OriginSyntaxError)
+        case origin(OriginScan)
+    }
+    var start: Int
+    var end: Int
+    var kind: Kind
+
+    static func read(_ bytes: UnsafeBufferPointer<UInt8>) -> OriginLine {
+        var start = 0
+        var end = bytes.count
+        while start < end, isOptionalWhitespace(bytes[start]) { start += 1 }
+        while end > start, isOptionalWhitespace(bytes[end - 1]) { end -= 1 }
+        for i in start..<end where bytes[i] == UInt8(ascii: ",") || isOptionalWhitespace(bytes[i]) {
+            return OriginLine(start: start, end: end, kind: .multiple)
+        }
+        let value = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        // `null` is case-sensitive: browsers send it lowercase.
+        if value.elementsEqual("null".utf8) { return OriginLine(start: start, end: end, kind: .null) }
+        switch OriginScan.scan(value) {
+        case .success(let scan): return OriginLine(start: start, end: end, kind: .origin(scan))
+        case .failure(let error): return OriginLine(start: start, end: end, kind: .malformed(error))
+        }
     }
 }
 
@@ -469,19 +516,49 @@ struct RequestOrigin {
     let scheme: Substring
     let host: Substring
     let port: Int?
+    /// Where `host[:port]` starts in `normalised`'s UTF-8.
+    let authorityOffset: Int
 
-    /// `host[:port]` of the normalised origin.
-    var authority: Substring {
-        normalised[host.startIndex...]
+    /// An origin known to be valid and normalised (it is in the exact set): only
+    /// finds the parts. nil if it is not shaped as one after all.
+    init?(listed text: String) {
+        var copy = text
+        let offsets: (schemeEnd: Int, hostEnd: Int, port: Int?)? = copy.withUTF8 { bytes in
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes.count > colon + 3 else { return nil }
+            let hostStart = colon + 3
+            var hostEnd = hostStart
+            if bytes[hostStart] == UInt8(ascii: "[") {
+                while hostEnd < bytes.count, bytes[hostEnd] != UInt8(ascii: "]") { hostEnd += 1 }
+                hostEnd += 1
+            }
+            while hostEnd < bytes.count, bytes[hostEnd] != UInt8(ascii: ":") { hostEnd += 1 }
+            guard hostEnd <= bytes.count else { return nil }
+            var port: Int? = nil
+            if hostEnd < bytes.count {
+                var value = 0
+                for i in (hostEnd + 1)..<bytes.count { value = value * 10 + Int(bytes[i] &- UInt8(ascii: "0")) }
+                port = value
+            }
+            return (colon, hostEnd, port)
+        }
+        guard let offsets else { return nil }
+        let utf8 = text.utf8
+        let schemeEnd = utf8.index(utf8.startIndex, offsetBy: offsets.schemeEnd)
+        let hostStart = utf8.index(schemeEnd, offsetBy: 3)
+        let hostEnd = utf8.index(utf8.startIndex, offsetBy: offsets.hostEnd)
+        normalised = text
+        authorityOffset = offsets.schemeEnd + 3
+        scheme = text[..<schemeEnd]
+        host = text[hostStart..<hostEnd]
+        port = offsets.port
     }
 
-    init?(_ sent: String) {
-        var text = sent
-        let scanned: Result<OriginScan, OriginSyntaxError>? = text.withUTF8 { OriginScan.scan($0) }
-        guard case .success(let scan)? = scanned else { return nil }
+    /// `scan` describes `sent`'s bytes.
+    init(sent: String, scan: OriginScan) {
         if scan.isNormalised {
-            let utf8 = sent.utf8
             normalised = sent
+            authorityOffset = scan.hostStart
+            let utf8 = sent.utf8
             let schemeEnd = utf8.index(utf8.startIndex, offsetBy: scan.schemeEnd)
             let hostStart = utf8.index(utf8.startIndex, offsetBy: scan.hostStart)
             let hostEnd = utf8.index(utf8.startIndex, offsetBy: scan.hostEnd)
@@ -489,13 +566,16 @@ struct RequestOrigin {
             host = sent[hostStart..<hostEnd]
             port = scan.port
         } else {
-            guard let origin = Origin.parse(sent) else { return nil }
+            var text = sent
+            let origin = text.withUTF8 { scan.makeOrigin($0) }
             let serialized = origin.serialized
             let utf8 = serialized.utf8
-            let schemeEnd = utf8.index(utf8.startIndex, offsetBy: origin.scheme.utf8.count)
+            let schemeLength = origin.scheme.utf8.count
+            let schemeEnd = utf8.index(utf8.startIndex, offsetBy: schemeLength)
             let hostStart = utf8.index(schemeEnd, offsetBy: 3)
             let hostEnd = utf8.index(hostStart, offsetBy: origin.host.utf8.count)
             normalised = serialized
+            authorityOffset = schemeLength + 3
             scheme = serialized[..<schemeEnd]
             host = serialized[hostStart..<hostEnd]
             port = origin.port

@@ -14,25 +14,51 @@ package enum CORSHeader {
     package static let preflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 }
 
-/// A header name compared and hashed without regard to ASCII case, so a name
-/// sliced out of a request line can be looked up without lowercasing (and
-/// allocating) a copy.
-struct CaseInsensitiveName: Hashable {
-    let text: Substring
+/// Header names compared without regard to ASCII case, looked up straight from
+/// a request line's bytes: no lowercased copy, so no allocation per name. Keyed
+/// by a 64-bit FNV-1a hash of the lowercased bytes; a hit is confirmed byte by byte.
+struct HeaderNameSet: Sendable {
+    /// Lowercased names by hash (a list, should two names ever share a hash).
+    private var byHash: [UInt64: [String]] = [:]
 
-    init(_ text: Substring) { self.text = text }
-
-    static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.text.utf8.elementsEqual(rhs.text.utf8) { lowercased($0) == lowercased($1) }
+    init(_ names: [String]) {
+        for name in names { insert(name) }
     }
 
-    func hash(into hasher: inout Hasher) {
-        var count = 0
-        for byte in text.utf8 {
-            hasher.combine(lowercased(byte))
-            count += 1
+    mutating func insert(_ name: String) {
+        let lower = name.lowercased()
+        var copy = lower
+        let hash = copy.withUTF8 { Self.hash($0) }
+        if byHash[hash]?.contains(lower) == true { return }
+        byHash[hash, default: []].append(lower)
+    }
+
+    func contains(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !byHash.isEmpty, let candidates = byHash[Self.hash(bytes)] else { return false }
+        for candidate in candidates where Self.equalsIgnoringCase(bytes, candidate) { return true }
+        return false
+    }
+
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash = (hash ^ UInt64(lowercased(byte))) &* 0x0000_0100_0000_01b3
         }
-        hasher.combine(count)
+        return hash
+    }
+
+    /// `lower` is already lowercase.
+    static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: String) -> Bool {
+        var lower = lower
+        return lower.withUTF8 { l in
+            guard l.count == bytes.count else { return false }
+            for i in 0..<l.count where lowercased(bytes[i]) != l[i] { return false }
+            return true
+        }
+    }
+
+    static func isAuthorization(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        equalsIgnoringCase(bytes, "authorization")
     }
 }
 
@@ -52,6 +78,10 @@ struct CaseInsensitiveName: Hashable {
 
 func isToken<S: StringProtocol>(_ text: S) -> Bool {
     !text.isEmpty && text.utf8.allSatisfy(isTokenChar)
+}
+
+func isToken(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    !bytes.isEmpty && bytes.allSatisfy(isTokenChar)
 }
 
 @inline(__always) func isOptionalWhitespace(_ b: UInt8) -> Bool {
