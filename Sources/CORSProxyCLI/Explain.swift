@@ -58,59 +58,39 @@ struct ExplainReport {
     var upstream: String?
     var decision: Decision
 
-    var allowed: Bool {
+    var allowed: Bool { decision.summary.isAllowed }
+
+    /// What happens, in words, for the second line.
+    private var what: String {
         switch decision {
-        case .passThrough, .preflight: return true
-        case .deny: return false
+        case .passThrough:
+            return "allowed: cors off, passed through untouched (no CORS headers added or removed)"
+        case .preflight(let status, _):
+            return "allowed: preflight answered by the proxy with \(status)"
+        case .deny(let status, _, let denial):
+            return denial == nil
+                ? "denied: \(status), no route matches this path" : "denied: \(status), nothing forwarded"
         case .forward(_, _, _, let outcome):
-            if case .allowed = outcome { return true }
-            if case .sameOrigin = outcome { return true }
-            if case .noOrigin = outcome { return true }
-            return false
+            switch outcome {
+            case .allowed: return "allowed: forwarded upstream, CORS headers added"
+            case .sameOrigin: return "allowed: same-origin, forwarded like a request without Origin"
+            case .noOrigin: return "allowed: no Origin (not a CORS request), forwarded"
+            case .reported: return "denied: enforce report, forwarded anyway without CORS headers; a warning is logged"
+            case .unenforced: return "denied: enforce off, forwarded anyway without CORS headers"
+            case .denied, .passthrough, .noRoute: return decision.summary.description
+            }
         }
     }
 
     var text: String {
-        var lines: [String] = []
-        lines.append("route: \(routeLabel ?? "none (no route matches this path)")" + (upstream.map { " -> \($0)" } ?? ""))
-        var headers: [HeaderField] = []
-        switch decision {
-        case .passThrough:
-            lines.append("decision: allowed: cors off, passed through untouched (no CORS headers added or removed)")
-        case .preflight(let status, let h):
-            lines.append("decision: allowed: preflight answered by the proxy with \(status)")
-            headers = h
-        case .deny(let status, let h, let denial):
-            if let denial {
-                lines.append("decision: denied: \(status)\(status == 403 ? ", nothing forwarded" : "")")
-                lines.append("reason: \(denial.reason.rawValue): \(denial.detail)")
-            } else {
-                lines.append("decision: denied: \(status), no route matches this path")
-            }
-            headers = h
-        case .forward(let add, _, let varyOrigin, let outcome):
-            switch outcome {
-            case .allowed: lines.append("decision: allowed: forwarded upstream, CORS headers added")
-            case .sameOrigin: lines.append("decision: allowed: same-origin, forwarded like a request without Origin")
-            case .noOrigin: lines.append("decision: allowed: no Origin (not a CORS request), forwarded")
-            case .reported(let d):
-                lines.append("decision: denied: enforce report, forwarded anyway without CORS headers; a warning is logged")
-                lines.append("reason: \(d.reason.rawValue): \(d.detail)")
-            case .unenforced(let d):
-                lines.append("decision: denied: enforce off, forwarded anyway without CORS headers")
-                lines.append("reason: \(d.reason.rawValue): \(d.detail)")
-            case .denied(let d):
-                lines.append("decision: denied")
-                lines.append("reason: \(d.reason.rawValue): \(d.detail)")
-            case .passthrough, .noRoute:
-                lines.append("decision: \(outcome.label)")
-            }
-            headers = add
-            if varyOrigin { headers.append(HeaderField("Vary", "Origin")) }
+        var lines = ["route: \(routeLabel ?? "none (no route matches this path)")" + (upstream.map { " -> \($0)" } ?? "")]
+        lines.append("decision: \(what)")
+        if let denial = decision.denial {
+            lines.append("reason: \(denial.reason.rawValue): \(denial.detail)")
         }
         // The headers come last, after a blank line, one `Name: value` a line.
         lines.append("")
-        for h in headers { lines.append("\(h.name): \(h.value)") }
+        lines.append(contentsOf: decision.responseHeaderLines)
         return lines.joined(separator: "\n") + "\n"
     }
 }
