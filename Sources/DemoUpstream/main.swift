@@ -1,1 +1,181 @@
-print("demo")
+// demo-upstream: the fake upstream HTTP API used by cors-proxy's tests, demo and benchmarks.
+//
+//     demo-upstream [--listen HOST:PORT] [--threads N] [--no-record] [--verbose] [--quiet]
+//
+// Prints exactly one line to stdout once the socket is bound: `listening on HOST:PORT`
+// (with the real port when PORT is 0). Exits 0 on SIGTERM/SIGINT.
+
+import Dispatch
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct CommandLineOptions {
+    var host = "127.0.0.1"
+    var port = 3000
+    var threads = System.coreCount
+    var quiet = false
+    var demo = DemoOptions()
+
+    static let usage = """
+        usage: demo-upstream [--listen HOST:PORT] [--threads N] [--no-record] [--verbose] [--quiet]
+
+          --listen HOST:PORT  address to bind (default 127.0.0.1:3000; PORT 0 = any free port;
+                              IPv6 as [::1]:3000; a bare PORT means 127.0.0.1:PORT)
+          --threads N         event loop threads (default: number of cores)
+          --no-record         do not keep requests for GET /__requests (benchmarks)
+          --verbose           log one line per request to stderr
+          --quiet             nothing on stderr except fatal errors
+
+        Once bound, prints exactly one line to stdout: `listening on HOST:PORT`.
+        """
+
+    static func parse(_ arguments: [String]) -> CommandLineOptions {
+        var options = CommandLineOptions()
+        var index = 0
+        func fail(_ message: String) -> Never {
+            Console.err("demo-upstream: \(message)\n\(usage)")
+            exit(2)
+        }
+        func value(for flag: String, inline: String?) -> String {
+            if let inline { return inline }
+            index += 1
+            guard index < arguments.count else { fail("\(flag) needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            var flag = argument
+            var inline: String?
+            if argument.hasPrefix("--"), let eq = argument.firstIndex(of: "=") {
+                flag = String(argument[..<eq])
+                inline = String(argument[argument.index(after: eq)...])
+            }
+            switch flag {
+            case "--listen", "-l":
+                let text = value(for: flag, inline: inline)
+                guard let (host, port) = parseListen(text) else {
+                    fail("invalid --listen \(text) (expected HOST:PORT)")
+                }
+                options.host = host
+                options.port = port
+            case "--threads":
+                let text = value(for: flag, inline: inline)
+                guard let n = Int(text), n > 0 else { fail("invalid --threads \(text)") }
+                options.threads = n
+            case "--no-record":
+                options.demo.record = false
+            case "--verbose", "-v":
+                options.demo.verbose = true
+            case "--quiet", "-q":
+                options.quiet = true
+            case "--help", "-h":
+                Console.out(usage)
+                exit(0)
+            default:
+                fail("unknown argument \(argument)")
+            }
+            index += 1
+        }
+        if options.quiet { options.demo.verbose = false }
+        return options
+    }
+
+    /// `HOST:PORT`, `[V6]:PORT`, `:PORT` (all interfaces) or `PORT` (127.0.0.1).
+    static func parseListen(_ text: String) -> (String, Int)? {
+        func port(_ s: Substring) -> Int? {
+            guard let p = Int(s), (0...65535).contains(p) else { return nil }
+            return p
+        }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), let p = port(rest.dropFirst()), !host.isEmpty else { return nil }
+            return (String(host), p)
+        }
+        guard let colon = text.lastIndex(of: ":") else {
+            return port(Substring(text)).map { ("127.0.0.1", $0) }
+        }
+        let host = text[..<colon]
+        guard let p = port(text[text.index(after: colon)...]) else { return nil }
+        return (host.isEmpty ? "0.0.0.0" : String(host), p)
+    }
+}
+
+func run(_ options: CommandLineOptions) -> Never {
+    let shared = DemoShared(options: options.demo)
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
+
+    let bootstrap = ServerBootstrap(group: group)
+        .serverChannelOption(.backlog, value: 1024)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        .childChannelOption(.allowRemoteHalfClosure, value: true)
+        .childChannelOption(.maxMessagesPerRead, value: 16)
+        .childChannelInitializer { channel in
+            let stats = shared.stats
+            stats.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)
+            stats.openConnections.wrappingAdd(1, ordering: .relaxed)
+            channel.closeFuture.whenComplete { _ in
+                stats.openConnections.wrappingSubtract(1, ordering: .relaxed)
+            }
+            let connectionID = stats.nextConnectionID()
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                try channel.pipeline.syncOperations.addHandler(
+                    DemoHandler(shared: shared, connectionID: connectionID))
+            }
+        }
+
+    let server: Channel
+    do {
+        server = try bootstrap.bind(host: options.host, port: options.port).wait()
+    } catch {
+        Console.err("demo-upstream: cannot listen on \(options.host):\(options.port): \(error)")
+        try? group.syncShutdownGracefully()
+        exit(1)
+    }
+
+    let bound = server.localAddress
+    let ip = bound?.ipAddress ?? options.host
+    let port = bound?.port ?? options.port
+    if case .v6 = bound {
+        Console.out("listening on [\(ip)]:\(port)")
+    } else {
+        Console.out("listening on \(ip):\(port)")
+    }
+
+    // SIGTERM / SIGINT: stop accepting, close every connection, exit 0.
+    let signalQueue = DispatchQueue(label: "demo-upstream.signals")
+    var signalSources: [DispatchSourceSignal] = []
+    for signalNumber in [SIGTERM, SIGINT] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
+        source.setEventHandler {
+            server.close(promise: nil)
+            // Safety net: never hang on shutdown.
+            signalQueue.asyncAfter(deadline: .now() + .seconds(5)) { exit(0) }
+        }
+        source.resume()
+        signalSources.append(source)
+    }
+
+    try? server.closeFuture.wait()
+    if !options.quiet {
+        Console.err("demo-upstream: shutting down")
+    }
+    try? group.syncShutdownGracefully()
+    withExtendedLifetime(signalSources) {}
+    exit(0)
+}
+
+run(CommandLineOptions.parse(Array(CommandLine.arguments.dropFirst())))
