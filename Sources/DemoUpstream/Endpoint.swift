@@ -108,21 +108,23 @@ enum Endpoint: Sendable, Equatable {
     /// target (`http://host/p?q`) the path after the authority.
     static func path(of target: String) -> Substring {
         var t = Substring(target)
-        if !t.hasPrefix("/"), let schemeEnd = t.firstRange(of: "://") {
+        if t.utf8.first != UInt8(ascii: "/"), let schemeEnd = t.firstRange(of: "://") {
             let afterAuthority = t[schemeEnd.upperBound...]
-            if let slash = afterAuthority.firstIndex(of: "/") {
+            if let slash = afterAuthority.utf8.firstIndex(of: UInt8(ascii: "/")) {
                 t = afterAuthority[slash...]
             } else {
                 return "/"
             }
         }
-        if let end = t.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+        // `?` and `#` are ASCII, so a UTF-8 index of one is a valid String index.
+        if let end = t.utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
             t = t[..<end]
         }
         return t
     }
 
     static func stripAPIPrefix(_ path: Substring) -> Substring {
+        guard path.utf8.starts(with: "/api".utf8) else { return path }
         for prefix in ["/api/public", "/api/private", "/api"] where path.hasPrefix(prefix) {
             let rest = path.dropFirst(prefix.count)
             if rest.isEmpty { return "/" }

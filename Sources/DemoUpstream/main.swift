@@ -4,6 +4,39 @@
 //
 // Prints exactly one line to stdout once the socket is bound: `listening on HOST:PORT`
 // (with the real port when PORT is 0). Exits 0 on SIGTERM/SIGINT.
+//
+// Routing uses the path (target up to `?`) after stripping one leading `/api/public`,
+// `/api/private` or `/api`. Every response carries `X-Request-Id: <process-wide counter>`;
+// HEAD gets GET's head (same Content-Length) without body. HTTP/1.1 keep-alive, pipelining.
+// Only /items looks at the method; every other endpoint answers any method the same way.
+//
+// | endpoint                  | response                                                                |
+// |---------------------------|-------------------------------------------------------------------------|
+// | GET /healthz              | 200 `ok` (text/plain, no newline)                                       |
+// | GET /items                | 200 JSON array of 3 items; `X-Internal-Trace: abc`, and (misconfigured  |
+// |                           | upstream) `Access-Control-Allow-Origin: *`                              |
+// | other methods on /items, any method on /items/ID | 200 `{"method":M,"path":P,"id":ID or null}`      |
+// | ANY /me                   | 200 `{"user":"demo","cookie":<Cookie header(s) joined by "; "> or null}` |
+// | ANY /echo, /echo/…        | 200 `{"method","target","version","headers":[[name,value],…],            |
+// |                           | "body_length","body_fnv1a64","connection","request_id"}`                |
+// | ANY /upload               | 200 `{"bytes":N,"fnv1a64":"…"}` (body streamed through the hash)        |
+// | GET /bytes/N[?chunked=1]  | N bytes, byte i = i % 251; Content-Length, or chunked with `chunked=1`  |
+// | GET /hash-of/N            | 200 text: FNV-1a 64 (16 hex digits) of the first N pattern bytes        |
+// | ANY /status/CODE          | CODE (200–599) with `{"status":CODE}`; 204/304 no body, 205 empty      |
+// | ANY /slow/MS              | waits MS ms (≤ 3600000), then 200 `{"slept_ms":MS}`                     |
+// | ANY /slow-body/MS         | head (Content-Length 1000) + 500 bytes, waits MS, then the last 500     |
+// | ANY /reset-mid-body       | head (Content-Length 100000) + 10000 bytes, then RST (SO_LINGER 0)      |
+// | ANY /close-before-head    | reads the request, closes without answering                             |
+// | ANY /headers-with-cors    | 200 with upstream ACAO `https://upstream.example`, ACAC `true`,         |
+// |                           | `Vary: Accept-Encoding`                                                 |
+// | ANY /vary-star            | 200 with `Vary: *`                                                      |
+// | ANY /gzip                 | 200, `Content-Encoding: gzip`, gzip of "hello gzip\n" (31 bytes)        |
+// | ANY /set-cookie           | 200 with two `Set-Cookie` headers                                       |
+// | GET /__requests           | JSON array of the last 1000 non-control requests (`--no-record`: none) |
+// | ANY /__reset              | clears the log and the /__stats counters                                |
+// | GET /__stats              | `{"connections_accepted","requests","connections_with_requests",        |
+// |                           | "open_connections"}`                                                    |
+// | anything else             | 404 `{"error":"not_found","method":M,"path":P}`; bad N/CODE/MS: 400    |
 
 import Dispatch
 import NIOCore
