@@ -36,7 +36,9 @@ package enum HeaderRewriting {
             let lower = name.lowercased()
             if hopByHop.contains(lower) || named.contains(lower) { continue }
             switch lower {
-            case "content-length", "x-forwarded-proto", "x-forwarded-host":
+            case "content-length", "x-forwarded-proto", "x-forwarded-host", "expect":
+                // curl frames the body; X-Forwarded-* are ours; the proxy answers
+                // `Expect: 100-continue` itself, so the upstream never sees it.
                 continue
             case "host":
                 requestHost = value

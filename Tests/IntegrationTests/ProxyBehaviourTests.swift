@@ -267,7 +267,7 @@ final class ProxyBehaviourTests {
         }
         #expect(r.status == 200)
         #expect(count == size)
-        #expect(hash == fnv1a64(patternBytes(size)))
+        #expect(hash == patternHash(size))
     }
 
     @Test(arguments: [false, true])
@@ -291,5 +291,64 @@ final class ProxyBehaviourTests {
         #expect(r.status == 200)
         #expect(r.bodyText.contains("\"bytes\":\(size)"))
         #expect(r.bodyText.contains(hex16(expected)))
+    }
+    @Test func expectContinueGets100ThenTheResponse() throws {
+        let client = proxy.client()
+        try client.send("POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        // The interim 100 arrives before we send the body; readResponse skips it after reading it.
+        try client.send("hello")
+        let r = try client.readResponse()
+        #expect(r.status == 200)
+        #expect(r.bodyText.contains("\"bytes\":5"))
+        let received = try #require(try upstream.receivedRequests().last)
+        let headers = (received["headers"] as? [[String]] ?? []).map { $0[0].lowercased() }
+        #expect(!headers.contains("expect"))
+    }
+
+    @Test func upgradeOnACORSRouteIs501AndNotForwarded() throws {
+        try upstream.reset()
+        let r = try proxy.client().request(
+            "GET", "/api/ws", headers: [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Origin", app)])
+        #expect(r.status == 501)
+        #expect(r.values("Access-Control-Allow-Origin") == [app])
+        #expect(try upstream.receivedTargets().isEmpty)
+    }
+
+    @Test func compressedBodiesPassThroughUndecoded() throws {
+        let r = try proxy.client().request("GET", "/api/gzip", headers: [("Accept-Encoding", "gzip")])
+        #expect(r.status == 200)
+        #expect(r.value("Content-Encoding") == "gzip")
+        #expect(Array(r.body.prefix(2)) == [0x1f, 0x8b])
+    }
+
+    @Test func upstreamVaryStarIsKept() throws {
+        let r = try proxy.client().request("GET", "/api/vary-star", headers: [("Origin", app)])
+        #expect(r.values("Vary") == ["*"])
+        #expect(r.values("Access-Control-Allow-Origin") == [app])
+    }
+
+    @Test func noContentAndNotModifiedHaveNoBody() throws {
+        let client = proxy.client()
+        let r204 = try client.request("GET", "/api/status/204")
+        #expect(r204.status == 204)
+        #expect(r204.value("Transfer-Encoding") == nil)
+        let r304 = try client.request("GET", "/api/status/304")
+        #expect(r304.status == 304)
+        // Still in sync after two bodiless responses.
+        #expect(try client.request("GET", "/api/status/200").status == 200)
+    }
+
+    @Test func repeatedResponseHeadersKeepTheirOrder() throws {
+        let r = try proxy.client().request("GET", "/api/set-cookie")
+        #expect(r.values("Set-Cookie").count == 2)
+    }
+
+    @Test func http10ClientGetsACompleteResponse() throws {
+        let client = proxy.client()
+        try client.send("GET /api/bytes/1000?chunked=1 HTTP/1.0\r\n\r\n")
+        let r = try client.readResponse()
+        #expect(r.status == 200)
+        #expect(r.body.count == 1000)
+        #expect(r.value("Transfer-Encoding") == nil)
     }
 }
