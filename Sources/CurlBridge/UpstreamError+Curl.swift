@@ -1,0 +1,45 @@
+import CCurl
+
+extension UpstreamError {
+    /// Maps a finished transfer's curl result to the error the server reports
+    /// (`.connect` -> 502 before the head, `.timeout` -> 504, `.reset` -> 502 or a cut response).
+    package static func kind(forCurlCode code: Int32) -> Kind {
+        switch CURLcode(rawValue: UInt32(bitPattern: code)) {
+        // Nothing reached the upstream: name, route, refusal, TLS setup, or a URL curl cannot use.
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT,
+            CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT, CURLE_SSL_CONNECT_ERROR,
+            CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+            CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED,
+            CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+            CURLE_SSL_INVALIDCERTSTATUS, CURLE_INTERFACE_FAILED, CURLE_FAILED_INIT,
+            CURLE_OUT_OF_MEMORY:
+            return .connect
+        // Only CONNECTTIMEOUT_MS is set (never TIMEOUT_MS), so curl times out only while connecting.
+        case CURLE_OPERATION_TIMEDOUT:
+            return .timeout
+        // Everything else broke an established exchange: RECV_ERROR, SEND_ERROR, GOT_NOTHING,
+        // PARTIAL_FILE, WEIRD_SERVER_REPLY, HTTP2, SEND_FAIL_REWIND, BAD_CONTENT_ENCODING, ...
+        default:
+            return .reset
+        }
+    }
+
+    /// The error for a transfer curl finished with `code`; `detail` is the error buffer's text.
+    package init(curlCode code: Int32, detail: String) {
+        self.init(kind: Self.kind(forCurlCode: code), curlCode: code, detail: detail)
+    }
+
+    /// Our own idle deadline passed: no upstream byte for `milliseconds` while not paused.
+    static func idleTimeout(milliseconds: Int) -> UpstreamError {
+        UpstreamError(
+            kind: .timeout, curlCode: Int32(bitPattern: CURLE_OPERATION_TIMEDOUT.rawValue),
+            detail: "no data from the upstream for \(milliseconds) ms")
+    }
+
+    /// The worker stopped before the exchange finished.
+    static func shuttingDown(started: Bool) -> UpstreamError {
+        UpstreamError(
+            kind: started ? .reset : .connect, curlCode: 0,
+            detail: "the upstream client is shutting down")
+    }
+}
