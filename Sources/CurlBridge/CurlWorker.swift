@@ -1,0 +1,645 @@
+import CCurl
+import Logging
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One thread that owns one `CURLM` and runs every transfer started on it.
+///
+/// Other threads only append commands to the inbox and call `curl_multi_wakeup`;
+/// only the worker thread calls any other curl function. Events reach each
+/// transfer's EventLoop batched: one `execute` per transfer per worker turn.
+///
+/// `@unchecked Sendable`: `inbox`, `lifecycle` (Mutex) and the atomics are shared;
+/// every other `var` is confined to the worker thread (before `start()` and after
+/// the thread is joined, to the one thread running `shutdown()`/`deinit`).
+package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
+    enum Command: Sendable {
+        case start(CurlTransfer)
+        case requestBody(CurlTransfer, ByteBuffer)
+        case requestEnd(CurlTransfer)
+        case resumeReceive(CurlTransfer)
+        case cancel(CurlTransfer)
+        case shutdown
+    }
+
+    private struct Inbox {
+        var commands: [Command] = []
+        /// Set once by the stopping worker; later commands are refused.
+        var closed = false
+    }
+
+    private enum Lifecycle {
+        case initial
+        case running(pthread_t)
+        case stopped
+    }
+
+    private enum PostOutcome {
+        case queued, wake, refused
+    }
+
+    /// Idle handles kept for reuse (`curl_easy_reset` is cheaper than a new handle).
+    private static let freeHandleLimit = 64
+    /// Longest `curl_multi_poll` wait: the idle-deadline check runs at least this often.
+    private static let maxPollMilliseconds: UInt64 = 1000
+
+    private let logger: Logger
+    private let multi: UnsafeMutableRawPointer?
+    private let maxConnectionIdleSeconds: Int
+    private let inbox = Mutex(Inbox())
+    /// Posters between deciding to wake and finishing `curl_multi_wakeup`; the worker waits for 0 before cleanup.
+    private let wakersInFlight = Atomic<Int>(0)
+    private let lifecycle = Mutex(Lifecycle.initial)
+    private let nextTransferID = Atomic<UInt64>(1)
+
+    // Worker thread only.
+    private var transfers: [UInt64: CurlTransfer] = [:]
+    private var freeHandles: [EasyHandle] = []
+    private var dirty: [CurlTransfer] = []
+    private var turnNow: UInt64 = 0
+    private var nextIdleCheck: UInt64 = .max
+    private var stopping = false
+    private var cleanedUp = false
+    private let allocator = ByteBufferAllocator()
+
+    /// Creates the worker (its thread starts with `start()`); limits apply to this worker's connection cache.
+    /// `maxConnectionIdleSeconds` (`CURLOPT_MAXAGE_CONN`) must stay under the upstreams' keep-alive timeout.
+    package init(
+        logger: Logger, maxConnectionsPerHost: Int = 64, maxTotalConnections: Int = 256,
+        maxConnectionIdleSeconds: Int = 50
+    ) {
+        self.logger = logger
+        self.maxConnectionIdleSeconds = maxConnectionIdleSeconds
+        _ = CurlGlobal.initialised
+        // The thread does not exist yet, so this thread is the multi's only user here.
+        let multi = curl_multi_init()
+        self.multi = multi
+        if let multi {
+            ccurl_multi_setopt_long(multi, MultiLongOption.maxConnects.raw, max(1, maxTotalConnections))
+            ccurl_multi_setopt_long(multi, MultiLongOption.maxTotalConnections.raw, max(1, maxTotalConnections))
+            ccurl_multi_setopt_long(multi, MultiLongOption.maxHostConnections.raw, max(1, maxConnectionsPerHost))
+        } else {
+            logger.error("curl_multi_init failed; every upstream exchange on this worker will fail")
+        }
+    }
+
+    deinit {
+        // Reached only when the thread never ran or has been joined.
+        if !cleanedUp { tearDown() }
+    }
+
+    /// Starts the worker thread; later calls do nothing.
+    package func start() {
+        lifecycle.withLock { state in
+            guard case .initial = state else { return }
+            let context = Unmanaged.passRetained(self).toOpaque()
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, curlWorkerThreadMain, context)
+            if rc == 0 {
+                state = .running(thread)
+            } else {
+                Unmanaged<CurlWorker>.fromOpaque(context).release()
+                logger.error("could not start the curl worker thread", metadata: ["errno": "\(rc)"])
+            }
+        }
+    }
+
+    /// Fails the transfers still running, stops and joins the thread and frees curl's
+    /// state. Blocks until done (never call it on an EventLoop); later calls return at once.
+    package func shutdown() {
+        enum Next { case none, join(pthread_t), tearDownHere }
+        let next: Next = lifecycle.withLock { state in
+            switch state {
+            case .initial:
+                state = .stopped
+                return .tearDownHere
+            case .running(let thread):
+                state = .stopped
+                return .join(thread)
+            case .stopped:
+                return .none
+            }
+        }
+        switch next {
+        case .none:
+            return
+        case .tearDownHere:
+            tearDown()
+        case .join(let thread):
+            post(.shutdown)
+            pthread_join(thread, nil)
+        }
+        logger.debug("curl worker stopped")
+    }
+
+    package func startTransfer(
+        _ request: TransferRequest, on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer {
+        let id = nextTransferID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let transfer = CurlTransfer(id: id, request: request, eventLoop: eventLoop, handler: handler, worker: self)
+        post(.start(transfer))
+        return transfer
+    }
+
+    // MARK: Commands (any thread)
+
+    func post(_ command: Command) {
+        let outcome: PostOutcome = inbox.withLock { inbox in
+            if inbox.closed { return .refused }
+            // Only the first command of a batch wakes the worker; it swaps the whole batch.
+            let wake = inbox.commands.isEmpty
+            inbox.commands.append(command)
+            if wake { wakersInFlight.add(1, ordering: .sequentiallyConsistent) }
+            return wake ? .wake : .queued
+        }
+        switch outcome {
+        case .queued:
+            break
+        case .wake:
+            if let multi { curl_multi_wakeup(multi) }
+            wakersInFlight.subtract(1, ordering: .sequentiallyConsistent)
+        case .refused:
+            if case .start(let transfer) = command {
+                let failure = PendingEvent.event(.failed(.shuttingDown(started: false)))
+                transfer.eventLoop.execute { transfer.deliver([failure]) }
+            }
+        }
+    }
+
+    // MARK: The worker thread
+
+    fileprivate func run() {
+        logger.debug("curl worker started")
+        guard let multi else {
+            // Nothing can run; keep refusing until shutdown.
+            while !stopping {
+                drainInbox()
+                flushEvents()
+                usleep(10_000)  // only reached when curl_multi_init failed
+            }
+            tearDown()
+            return
+        }
+        var batch: [Command] = []
+        var running: Int32 = 0
+        while true {
+            turnNow = monotonicNanoseconds()
+            inbox.withLock { swap(&$0.commands, &batch) }
+            for command in batch { apply(command) }
+            batch.removeAll(keepingCapacity: true)
+            if stopping { break }
+            curl_multi_perform(multi, &running)
+            collectFinished(multi)
+            checkIdleDeadlines()
+            flushEvents()
+            curl_multi_poll(multi, nil, 0, pollTimeoutMilliseconds(), nil)
+        }
+        tearDown()
+    }
+
+    private func drainInbox() {
+        var batch: [Command] = []
+        inbox.withLock { swap(&$0.commands, &batch) }
+        for command in batch { apply(command) }
+    }
+
+    private func apply(_ command: Command) {
+        switch command {
+        case .start(let transfer):
+            begin(transfer)
+        case .requestBody(let transfer, let buffer):
+            guard transfer.inMulti else { return }
+            if transfer.discardsRequestBody {
+                transfer.consumedAccumulator += buffer.readableBytes
+                markDirty(transfer)
+                return
+            }
+            transfer.requestQueue.append(buffer)
+            if transfer.readPaused {
+                transfer.readPaused = false
+                noteActivity(transfer)
+                updatePause(transfer)
+            }
+        case .requestEnd(let transfer):
+            guard transfer.inMulti else { return }
+            transfer.requestEnded = true
+            if transfer.readPaused {
+                transfer.readPaused = false
+                noteActivity(transfer)
+                updatePause(transfer)
+            }
+        case .resumeReceive(let transfer):
+            guard transfer.inMulti, transfer.receivePaused else { return }
+            transfer.receivePaused = false
+            noteActivity(transfer)
+            updatePause(transfer)
+        case .cancel(let transfer):
+            // The EventLoop side already stopped delivering: no event.
+            remove(transfer, forbidReuse: true)
+        case .shutdown:
+            stopping = true
+        }
+    }
+
+    /// Sets curl's pause state from both flags. Called only from command handling, never
+    /// from a callback of this transfer; curl may re-enter the write callback from here.
+    private func updatePause(_ transfer: CurlTransfer) {
+        guard let easy = transfer.easy else { return }
+        let bits =
+            (transfer.receivePaused ? ccurl_pause_recv : 0) | (transfer.readPaused ? ccurl_pause_send : 0)
+        let code = curl_easy_pause(easy.raw, bits == 0 ? ccurl_pause_cont : bits)
+        if !code.isOK {
+            let error = UpstreamError(
+                curlCode: Int32(bitPattern: code.rawValue), detail: easy.errorText(fallback: code))
+            remove(transfer, forbidReuse: true)
+            fail(transfer, error)
+        }
+    }
+
+    private func begin(_ transfer: CurlTransfer) {
+        guard let multi, let easy = takeHandle() else {
+            fail(transfer, UpstreamError(kind: .connect, curlCode: Int32(bitPattern: CURLE_FAILED_INIT.rawValue),
+                detail: "could not create a curl handle"))
+            return
+        }
+        transfer.easy = easy
+        let configured = configure(transfer, easy)
+        var code = configured
+        if configured.isOK {
+            let added = curl_multi_add_handle(multi, easy.raw)
+            if added != CURLM_OK { code = CURLE_FAILED_INIT }
+        }
+        guard code.isOK else {
+            let detail = easy.errorText(fallback: code)
+            releaseResources(transfer)
+            fail(transfer, UpstreamError(kind: .connect, curlCode: Int32(bitPattern: code.rawValue), detail: detail))
+            return
+        }
+        transfer.inMulti = true
+        transfers[transfer.id] = transfer
+        noteActivity(transfer)
+        logger.trace("upstream transfer started", metadata: ["transfer.id": "\(transfer.id)"])
+    }
+
+    /// Applies every option for `transfer` to a clean handle; returns the first failure.
+    private func configure(_ transfer: CurlTransfer, _ easy: EasyHandle) -> CURLcode {
+        let request = transfer.request
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        var first = CURLE_OK
+        func check(_ code: CURLcode) {
+            if first.isOK && !code.isOK { first = code }
+        }
+        check(easy.set(.errorBuffer, UnsafeMutableRawPointer(easy.errorBuffer)))
+        check(easy.set(.privateData, context))
+        check(easy.set(.write, curlWriteCallback))
+        check(easy.set(.writeData, context))
+        check(easy.set(.header, curlHeaderCallback))
+        check(easy.set(.headerData, context))
+        check(easy.set(.url, request.url))
+        check(easy.set(.noSignal, 1))
+        check(easy.set(.tcpNoDelay, 1))
+        check(easy.set(.tcpKeepAlive, 1))
+        check(easy.set(.pathAsIs, 1))
+        check(easy.set(.httpTransferDecoding, 1))
+        check(easy.set(.httpContentDecoding, 0))
+        check(easy.set(.followLocation, 0))
+        check(easy.set(.httpVersion, Int(CURL_HTTP_VERSION_1_1)))
+        check(easy.set(.protocols, "http,https"))
+        check(easy.set(.redirectProtocols, "http,https"))
+        // An empty proxy ignores http_proxy and friends from the environment.
+        check(easy.set(.proxy, ""))
+        check(easy.set(.maxAgeConnection, maxConnectionIdleSeconds))
+        if request.connectTimeoutMilliseconds > 0 {
+            check(easy.set(.connectTimeoutMilliseconds, request.connectTimeoutMilliseconds))
+        }
+
+        let isHead = request.method == "HEAD"
+        switch (isHead, request.body) {
+        case (true, _):
+            check(easy.set(.noBody, 1))
+            transfer.discardsRequestBody = true
+        case (false, .none):
+            if request.method != "GET" { check(easy.set(.customRequest, request.method)) }
+            transfer.discardsRequestBody = true
+        case (false, .length(let length)):
+            check(easy.set(.upload, 1))
+            check(easy.set(.inFileSizeLarge, max(0, length)))
+            check(easy.set(.read, curlReadCallback))
+            check(easy.set(.readData, context))
+            if request.method != "PUT" { check(easy.set(.customRequest, request.method)) }
+        case (false, .chunked):
+            check(easy.set(.upload, 1))
+            check(easy.set(.inFileSizeLarge, -1))
+            check(easy.set(.read, curlReadCallback))
+            check(easy.set(.readData, context))
+            if request.method != "PUT" { check(easy.set(.customRequest, request.method)) }
+        }
+
+        guard let list = Self.headerList(request.headers) else { return CURLE_OUT_OF_MEMORY }
+        transfer.headerList = list
+        check(easy.set(.httpHeader, list))
+        return first
+    }
+
+    /// The request's headers for curl, plus the blanks that stop curl adding its own.
+    /// `Content-Length`/`Transfer-Encoding` are left to curl: it frames the body from `RequestBodyFraming`.
+    static func headerList(_ headers: [HeaderLine]) -> UnsafeMutablePointer<curl_slist>? {
+        var list: UnsafeMutablePointer<curl_slist>?
+        var sawAccept = false
+        var sawExpect = false
+        func add(_ line: String) -> Bool {
+            guard let longer = curl_slist_append(list, line) else { return false }
+            list = longer
+            return true
+        }
+        for header in headers {
+            let name = header.name
+            if name.isEmpty || Self.containsLineBreak(name) || Self.containsLineBreak(header.value) { continue }
+            if asciiCaseInsensitiveEquals(name, "content-length") || asciiCaseInsensitiveEquals(name, "transfer-encoding") {
+                continue
+            }
+            if asciiCaseInsensitiveEquals(name, "accept") { sawAccept = true }
+            if asciiCaseInsensitiveEquals(name, "expect") { sawExpect = true }
+            // `Name;` is curl's spelling of a header with an empty value (`Name:` would delete it).
+            let line = header.value.isEmpty ? name + ";" : name + ": " + header.value
+            guard add(line) else {
+                curl_slist_free_all(list)
+                return nil
+            }
+        }
+        if (!sawAccept && !add("Accept:")) || (!sawExpect && !add("Expect:")) {
+            curl_slist_free_all(list)
+            return nil
+        }
+        return list
+    }
+
+    private static func containsLineBreak(_ s: String) -> Bool {
+        s.utf8.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 }
+    }
+
+    private func collectFinished(_ multi: UnsafeMutableRawPointer) {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(multi, &left) {
+            guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle else { continue }
+            let code = ccurl_msg_result(message)
+            var context: UnsafeMutableRawPointer?
+            ccurl_getinfo_ptr(handle, CURLINFO_PRIVATE, &context)
+            guard let context else {
+                curl_multi_remove_handle(multi, handle)
+                continue
+            }
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+            let detail = code.isOK ? "" : (transfer.easy?.errorText(fallback: code) ?? "")
+            remove(transfer, forbidReuse: false)
+            if !code.isOK {
+                fail(transfer, UpstreamError(curlCode: Int32(bitPattern: code.rawValue), detail: detail))
+            } else if !transfer.headDelivered {
+                fail(transfer, UpstreamError(kind: .reset, curlCode: 0, detail: "the upstream sent no response head"))
+            } else {
+                transfer.append(.event(.end))
+                markDirty(transfer)
+            }
+        }
+    }
+
+    private func checkIdleDeadlines() {
+        guard turnNow >= nextIdleCheck else { return }
+        var next = UInt64.max
+        var expired: [CurlTransfer] = []
+        for transfer in transfers.values {
+            guard let idle = transfer.idleTimeoutNanoseconds, !transfer.receivePaused, !transfer.readPaused else {
+                continue
+            }
+            let deadline = transfer.lastActivityNanoseconds &+ idle
+            if deadline <= turnNow {
+                expired.append(transfer)
+            } else {
+                next = min(next, deadline)
+            }
+        }
+        nextIdleCheck = next
+        for transfer in expired {
+            remove(transfer, forbidReuse: true)
+            fail(transfer, .idleTimeout(milliseconds: transfer.request.idleTimeoutMilliseconds))
+        }
+    }
+
+    private func pollTimeoutMilliseconds() -> Int32 {
+        let now = monotonicNanoseconds()
+        if nextIdleCheck == .max { return Int32(Self.maxPollMilliseconds) }
+        if nextIdleCheck <= now { return 0 }
+        return Int32(min(Self.maxPollMilliseconds, (nextIdleCheck - now) / 1_000_000 + 1))
+    }
+
+    /// Restarts the transfer's idle clock (bytes moved, or it was unpaused).
+    private func noteActivity(_ transfer: CurlTransfer) {
+        transfer.lastActivityNanoseconds = turnNow
+        if let idle = transfer.idleTimeoutNanoseconds {
+            nextIdleCheck = min(nextIdleCheck, turnNow &+ idle)
+        }
+    }
+
+    private func flushEvents() {
+        for transfer in dirty {
+            transfer.isDirty = false
+            transfer.flushAccumulators()
+            if transfer.pending.isEmpty { continue }
+            let batch = transfer.pending
+            transfer.pending = []
+            transfer.eventLoop.execute { transfer.deliver(batch) }
+        }
+        dirty.removeAll(keepingCapacity: true)
+    }
+
+    private func markDirty(_ transfer: CurlTransfer) {
+        if !transfer.isDirty {
+            transfer.isDirty = true
+            dirty.append(transfer)
+        }
+    }
+
+    private func fail(_ transfer: CurlTransfer, _ error: UpstreamError) {
+        transfer.append(.event(.failed(error)))
+        markDirty(transfer)
+    }
+
+    /// Takes the transfer out of the multi (if in) and frees its per-transfer resources.
+    /// `forbidReuse`: a half-done exchange; its connection must be closed, never pooled.
+    private func remove(_ transfer: CurlTransfer, forbidReuse: Bool) {
+        guard transfer.inMulti, let easy = transfer.easy, let multi else { return }
+        if forbidReuse { easy.set(.forbidReuse, 1) }
+        curl_multi_remove_handle(multi, easy.raw)
+        transfer.inMulti = false
+        transfers[transfer.id] = nil
+        releaseResources(transfer)
+    }
+
+    private func releaseResources(_ transfer: CurlTransfer) {
+        if let list = transfer.headerList {
+            curl_slist_free_all(list)
+            transfer.headerList = nil
+        }
+        if let easy = transfer.easy {
+            transfer.easy = nil
+            if freeHandles.count < Self.freeHandleLimit && !stopping {
+                easy.reset()
+                freeHandles.append(easy)
+            } else {
+                easy.destroy()
+            }
+        }
+        transfer.requestQueue.removeAll()
+    }
+
+    private func takeHandle() -> EasyHandle? {
+        if let handle = freeHandles.popLast() { return handle }
+        return EasyHandle.make()
+    }
+
+    /// Refuses new commands, fails what is left, frees curl's state. Runs once, on the worker
+    /// thread at its end (or on the `shutdown()`/`deinit` thread when the thread never ran).
+    private func tearDown() {
+        guard !cleanedUp else { return }
+        cleanedUp = true
+        stopping = true
+        let leftovers: [Command] = inbox.withLock { inbox in
+            inbox.closed = true
+            let commands = inbox.commands
+            inbox.commands = []
+            return commands
+        }
+        // A poster may still be inside curl_multi_wakeup; the multi must outlive it.
+        while wakersInFlight.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
+        for command in leftovers {
+            if case .start(let transfer) = command { fail(transfer, .shuttingDown(started: false)) }
+        }
+        for transfer in Array(transfers.values) {
+            remove(transfer, forbidReuse: true)
+            fail(transfer, .shuttingDown(started: true))
+        }
+        flushEvents()
+        for handle in freeHandles { handle.destroy() }
+        freeHandles.removeAll()
+        if let multi { curl_multi_cleanup(multi) }
+    }
+
+    // MARK: Callbacks (worker thread, inside curl_multi_perform or curl_easy_pause)
+
+    fileprivate func receiveHeader(_ transfer: CurlTransfer, _ line: UnsafeRawBufferPointer) -> Int {
+        transfer.lastActivityNanoseconds = turnNow
+        if transfer.head.feed(line) {
+            transfer.headDelivered = true
+            transfer.append(.event(.head(status: transfer.head.status ?? 0, headers: transfer.head.headers)))
+            markDirty(transfer)
+        }
+        return line.count
+    }
+
+    fileprivate func receiveBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) -> Int {
+        if bytes.isEmpty { return 0 }
+        if transfer.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
+            || !transfer.clientWritable.load(ordering: .relaxed)
+        {
+            // Not taking the chunk: curl keeps it and delivers it again after the unpause.
+            if !transfer.receivePaused {
+                transfer.receivePaused = true
+                transfer.append(.receivePaused)
+                markDirty(transfer)
+            }
+            return Int(ccurl_writefunc_pause)
+        }
+        transfer.lastActivityNanoseconds = turnNow
+        transfer.outstanding.add(bytes.count, ordering: .relaxed)
+        transfer.appendBody(bytes, allocator: allocator)
+        markDirty(transfer)
+        return bytes.count
+    }
+
+    fileprivate func sendBody(_ transfer: CurlTransfer, _ target: UnsafeMutableRawBufferPointer) -> Int {
+        var written = 0
+        while written < target.count, var buffer = transfer.requestQueue.popFirst() {
+            let n = min(buffer.readableBytes, target.count - written)
+            buffer.withUnsafeReadableBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: target[written..<(written + n)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<n]))
+            }
+            buffer.moveReaderIndex(forwardBy: n)
+            written += n
+            if buffer.readableBytes > 0 { transfer.requestQueue.prepend(buffer) }
+        }
+        if written == 0 {
+            if transfer.requestEnded { return 0 }
+            transfer.readPaused = true
+            return Int(ccurl_readfunc_pause)
+        }
+        transfer.lastActivityNanoseconds = turnNow
+        transfer.consumedAccumulator += written
+        markDirty(transfer)
+        return written
+    }
+}
+
+private func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+private func curlWorkerThreadMain(_ context: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let context else { return nil }
+    let worker = Unmanaged<CurlWorker>.fromOpaque(context).takeRetainedValue()
+    worker.run()
+    return nil
+}
+
+private func transfer(from context: UnsafeMutableRawPointer?) -> CurlTransfer? {
+    guard let context else { return nil }
+    return Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+}
+
+// curl's C callbacks; `context` is the transfer, unretained (the worker's table retains it).
+private func curlWriteCallback(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
+) -> Int {
+    guard let transfer = transfer(from: context) else { return 0 }
+    return transfer.worker.receiveBody(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+}
+
+private func curlHeaderCallback(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
+) -> Int {
+    guard let transfer = transfer(from: context) else { return 0 }
+    return transfer.worker.receiveHeader(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+}
+
+private func curlReadCallback(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
+) -> Int {
+    guard let transfer = transfer(from: context) else { return Int(CURL_READFUNC_ABORT) }
+    return transfer.worker.sendBody(transfer, UnsafeMutableRawBufferPointer(start: data, count: size * count))
+}
+
+/// ASCII case-insensitive equality without allocating (header names).
+func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
+    var i = a.utf8.makeIterator()
+    var j = b.utf8.makeIterator()
+    while true {
+        switch (i.next(), j.next()) {
+        case (nil, nil): return true
+        case (let x?, let y?):
+            if x == y { continue }
+            let lx = x >= 65 && x <= 90 ? x | 0x20 : x
+            let ly = y >= 65 && y <= 90 ? y | 0x20 : y
+            if lx != ly { return false }
+        default: return false
+        }
+    }
+}
