@@ -232,6 +232,40 @@ struct CurlWorkerTests {
         }
     }
 
+    @Test func unwritableClientPausesUntilWritable() async throws {
+        try await withWorker { worker, upstream in
+            var options = ExchangeOptions()
+            options.startUnwritable = true
+            options.keepBody = false
+            let size = 2 * 1024 * 1024
+            let (outcome, _) = try await exchange(worker, request(upstream.url("/stream?bytes=\(size)")), options: options)
+            #expect(outcome.bodyWhileUnwritable == 0)
+            #expect(outcome.bodyBytes == size)
+            #expect(outcome.patternIntact)
+            #expect(outcome.receivePauses > 0)
+        }
+    }
+
+    @Test(arguments: [
+        (["HTTP/1.1 200 OK\r\n", "A: 1\r\n", "\r\n"], 200, [HeaderLine("A", "1")]),
+        (["HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 201 Created\r\n", "X:  v  \r\n", "\r\n"], 201,
+            [HeaderLine("X", "v")]),
+        (["HTTP/1.1 103 Early Hints\r\n", "Link: </a>\r\n", "\r\n", "HTTP/1.1 204 No Content\r\n", "\r\n"], 204, []),
+        (["HTTP/1.1 200 OK\r\n", "Long: a\r\n", " b\r\n", "Empty:\r\n", "\r\n", "Trailer: t\r\n"], 200,
+            [HeaderLine("Long", "a b"), HeaderLine("Empty", "")]),
+    ] as [([String], Int, [HeaderLine])])
+    func responseHeadParser(_ lines: [String], _ status: Int, _ headers: [HeaderLine]) {
+        var parser = ResponseHeadParser()
+        var completions = 0
+        for line in lines {
+            var bytes = Array(line.utf8)
+            if bytes.withUnsafeMutableBytes({ parser.feed(UnsafeRawBufferPointer($0)) }) { completions += 1 }
+        }
+        #expect(completions == 1)
+        #expect(parser.status == status)
+        #expect(parser.headers == headers)
+    }
+
     @Test func connectionsAreReused() async throws {
         try await withWorker { worker, upstream in
             for _ in 0..<50 {

@@ -31,6 +31,7 @@ struct Outcome: Sendable {
     var bodyConsumed = 0
     var terminal: Terminal = .cancelled
     var receivePauses = 0
+    var bodyWhileUnwritable = 0
     /// From the `startTransfer` call to the first event, in nanoseconds.
     var firstEventNanoseconds: UInt64?
 
@@ -52,6 +53,8 @@ struct ExchangeOptions: Sendable {
     /// Check every body byte against the pattern.
     var checkPattern = false
     var cancelAfterBodyBytes: Int? = nil
+    /// Start with the client not writable; become writable once the head arrived.
+    var startUnwritable = false
     var upperBound: TimeAmount = .seconds(30)
 }
 
@@ -78,10 +81,15 @@ final class ExchangeDriver: @unchecked Sendable {
     }
 
     var startedAt: UInt64 = 0
+    var writable = true
 
     func start(_ transport: any UpstreamTransport, _ request: TransferRequest) {
         startedAt = NIODeadline.now().uptimeNanoseconds
         transfer = transport.startTransfer(request, on: eventLoop) { event in self.handle(event) }
+        if options.startUnwritable {
+            writable = false
+            transfer?.setClientWritable(false)
+        }
         pumpUpload()
         let bound = options.upperBound
         deadline = eventLoop.scheduleTask(in: bound) {
@@ -112,8 +120,16 @@ final class ExchangeDriver: @unchecked Sendable {
             outcome.heads += 1
             outcome.status = status
             outcome.headers = headers
+            if !writable {
+                // A later turn of the loop: the worker's pause notice may come before or after this.
+                eventLoop.execute {
+                    self.writable = true
+                    self.transfer?.setClientWritable(true)
+                }
+            }
         case .body(let buffer):
             let n = buffer.readableBytes
+            if !writable { outcome.bodyWhileUnwritable += n }
             // Every body's ends are checked (cheap; catches lost or repeated bytes), all bytes on request.
             let base = outcome.bodyBytes
             if n > 0,
