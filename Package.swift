@@ -71,13 +71,14 @@ let package = Package(
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig", "CORSPolicy"]),
         .testTarget(
-            name: "ProxyServerTests",
+            name: "CurlBridgeTests",
             dependencies: [
-                "ProxyServer", "CORSPolicy", "CurlBridge",
+                "CurlBridge",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
-        .testTarget(name: "IntegrationTests"),
     ]
 )

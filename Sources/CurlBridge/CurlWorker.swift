@@ -239,9 +239,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             guard transfer.inMulti, transfer.receivePaused else { return }
             transfer.receivePaused = false
             noteActivity(transfer)
-            print("DBG resume")
             updatePause(transfer)
-            print("DBG resumed")
         case .cancel(let transfer):
             // The EventLoop side already stopped delivering: no event.
             remove(transfer, forbidReuse: true)
@@ -547,7 +545,6 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     fileprivate func receiveBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) -> Int {
         if bytes.isEmpty { return 0 }
-        print("DBG write", bytes.count, bytes[0], transfer.outstanding.load(ordering: .relaxed), transfer.receivePaused)
         if transfer.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
             || !transfer.clientWritable.load(ordering: .relaxed)
         {

@@ -1,13 +1,15 @@
 /// Collects the response head from curl's header callback, one line per call.
 /// Interim 1xx heads are dropped; trailers (lines after the final head) are ignored.
-struct ResponseHeadParser {
-    private(set) var status: Int?
-    private(set) var headers: [HeaderLine] = []
+package struct ResponseHeadParser {
+    package private(set) var status: Int?
+    package private(set) var headers: [HeaderLine] = []
     /// The final head is complete (its blank line was seen).
-    private(set) var isComplete = false
+    package private(set) var isComplete = false
+
+    package init() {}
 
     /// Feeds one header line (CRLF included or not). Returns true when it completed the final head.
-    mutating func feed(_ line: UnsafeRawBufferPointer) -> Bool {
+    package mutating func feed(_ line: UnsafeRawBufferPointer) -> Bool {
         if isComplete { return false }
         var end = line.count
         while end > 0, line[end - 1] == UInt8(ascii: "\n") || line[end - 1] == UInt8(ascii: "\r") {

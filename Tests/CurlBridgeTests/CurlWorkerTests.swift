@@ -1,0 +1,422 @@
+import CCurl
+import CurlBridge
+import Logging
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body` with a started worker and a fresh upstream; stops both afterwards.
+func withWorker(_ body: (CurlWorker, TestUpstream) async throws -> Void) async throws {
+    let upstream = try await TestUpstream.start()
+    let worker = CurlWorker(logger: Logger(label: "curl-test"))
+    worker.start()
+    do {
+        try await body(worker, upstream)
+    } catch {
+        worker.shutdown()
+        try? await upstream.stop()
+        throw error
+    }
+    worker.shutdown()
+    // curl closed its connections when the worker stopped; let the upstream see every close.
+    try await wait(upstream.record.allClosed())
+    try await upstream.stop()
+}
+
+/// Waits for `future`, failing loudly after `bound`.
+func wait<T: Sendable>(_ future: EventLoopFuture<T>, within bound: TimeAmount = .seconds(10)) async throws -> T {
+    let promise = future.eventLoop.makePromise(of: T.self)
+    future.cascade(to: promise)
+    let timer = future.eventLoop.scheduleTask(in: bound) {
+        promise.fail(TestTimeout(seconds: bound.nanoseconds / 1_000_000_000))
+    }
+    defer { timer.cancel() }
+    return try await promise.futureResult.get()
+}
+
+/// Open descriptors as `fd -> target` (sockets, pipes, files), for a readable diff on failure.
+func openFileDescriptors() -> [String: String] {
+    guard let dir = opendir("/proc/self/fd") else { return [:] }
+    defer { closedir(dir) }
+    var result: [String: String] = [:]
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name == "." || name == ".." { continue }
+        var target = [CChar](repeating: 0, count: 256)
+        let n = readlink("/proc/self/fd/" + name, &target, 255)
+        result[name] = n > 0 ? String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+    }
+    return result
+}
+
+/// A port nothing listens on: bound, then closed.
+func refusedPort() async throws -> Int {
+    let upstream = try await TestUpstream.start()
+    let port = upstream.port
+    try await upstream.stop()
+    return port
+}
+
+@Suite(.serialized)
+struct CurlWorkerTests {
+    struct MappingCase: Sendable, CustomTestStringConvertible {
+        var code: CURLcode
+        var kind: UpstreamError.Kind
+        var testDescription: String { "curl \(code.rawValue) -> \(kind)" }
+    }
+
+    @Test(arguments: [
+        MappingCase(code: CURLE_COULDNT_CONNECT, kind: .connect),
+        MappingCase(code: CURLE_COULDNT_RESOLVE_HOST, kind: .connect),
+        MappingCase(code: CURLE_URL_MALFORMAT, kind: .connect),
+        MappingCase(code: CURLE_UNSUPPORTED_PROTOCOL, kind: .connect),
+        MappingCase(code: CURLE_SSL_CONNECT_ERROR, kind: .connect),
+        MappingCase(code: CURLE_PEER_FAILED_VERIFICATION, kind: .connect),
+        MappingCase(code: CURLE_OPERATION_TIMEDOUT, kind: .timeout),
+        MappingCase(code: CURLE_RECV_ERROR, kind: .reset),
+        MappingCase(code: CURLE_SEND_ERROR, kind: .reset),
+        MappingCase(code: CURLE_GOT_NOTHING, kind: .reset),
+        MappingCase(code: CURLE_PARTIAL_FILE, kind: .reset),
+        MappingCase(code: CURLE_WEIRD_SERVER_REPLY, kind: .reset),
+        MappingCase(code: CURLE_SEND_FAIL_REWIND, kind: .reset),
+    ])
+    func errorMapping(_ c: MappingCase) {
+        let code = Int32(bitPattern: c.code.rawValue)
+        #expect(UpstreamError.kind(forCurlCode: code) == c.kind)
+        #expect(UpstreamError(curlCode: code, detail: "x") == UpstreamError(kind: c.kind, curlCode: code, detail: "x"))
+    }
+
+    @Test func getAndHead() async throws {
+        try await withWorker { worker, upstream in
+            let (get, _) = try await exchange(worker, request(upstream.url("/hello")))
+            #expect(get.status == 200)
+            #expect(get.heads == 1)
+            #expect(get.bodyString == "hello")
+            #expect(get.terminal.error == nil)
+            if case .end = get.terminal {} else { Issue.record("GET did not end: \(get.terminal)") }
+
+            let (head, _) = try await exchange(worker, request(upstream.url("/hello"), method: "HEAD"))
+            #expect(head.status == 200)
+            #expect(head.header("content-length") == ["5"])
+            #expect(head.bodyBytes == 0)
+            if case .end = head.terminal {} else { Issue.record("HEAD did not end: \(head.terminal)") }
+            #expect(upstream.record.requests.map(\.method) == ["GET", "HEAD"])
+        }
+    }
+
+    @Test func anyMethodWithAndWithoutBody() async throws {
+        let cases: [(String, Int?)] = [
+            ("GET", 11), ("PROPFIND", nil), ("PROPFIND", 20), ("PATCH", 5), ("OPTIONS", nil), ("DELETE", nil),
+            ("DELETE", 7), ("POST", nil), ("POST", 0), ("PUT", 9), ("PUT", nil),
+        ]
+        try await withWorker { worker, upstream in
+            for (method, length) in cases {
+                let framing: RequestBodyFraming = length.map { .length(Int64($0)) } ?? .none
+                var options = ExchangeOptions()
+                options.upload = length
+                let (outcome, _) = try await exchange(
+                    worker, request(upstream.url("/echo?m=\(method)"), method: method, body: framing), options: options)
+                #expect(outcome.status == 200, "\(method)")
+                #expect(outcome.bodyString.hasPrefix("\(method) /echo?m=\(method)\n"), "\(method): \(outcome.bodyString)")
+                #expect(outcome.header("x-body-length") == ["\(length ?? 0)"], "\(method)")
+                #expect(outcome.header("x-body-hash") == [String(outcome.uploadedHash, radix: 16)], "\(method)")
+            }
+            let seen = upstream.record.requests
+            #expect(seen.map(\.method) == cases.map(\.0))
+            for (request, (method, length)) in zip(seen, cases) {
+                let contentLength = request.headers.filter { $0.name.lowercased() == "content-length" }.map(\.value)
+                #expect(contentLength == (length.map { ["\($0)"] } ?? []), "\(method)")
+            }
+        }
+    }
+
+    @Test func curlAddsNoHeaderOfItsOwn() async throws {
+        let sent = [
+            HeaderLine("Host", "example.test:8443"), HeaderLine("X-One", "1"), HeaderLine("x-rep", "a"),
+            HeaderLine("X-Rep", "b"), HeaderLine("X-Empty", ""),
+        ]
+        try await withWorker { worker, upstream in
+            try await exchange(worker, request(upstream.url("/echo"), headers: sent))
+            var options = ExchangeOptions()
+            options.upload = 100
+            try await exchange(
+                worker, request(upstream.url("/echo"), method: "POST", headers: sent, body: .length(100)),
+                options: options)
+            try await exchange(
+                worker, request(upstream.url("/echo"), method: "POST", headers: sent, body: .chunked), options: options)
+            let withAccept = sent + [HeaderLine("Accept", "text/html"), HeaderLine("User-Agent", "browser/1")]
+            try await exchange(worker, request(upstream.url("/echo"), headers: withAccept))
+            // Content-Length from the server's headers is replaced by curl's framing, never doubled.
+            try await exchange(
+                worker,
+                request(
+                    upstream.url("/echo"), method: "PUT", headers: sent + [HeaderLine("Content-Length", "100")],
+                    body: .length(100)), options: options)
+
+            let seen = upstream.record.requests.map(\.headers)
+            #expect(seen.count == 5)
+            guard seen.count == 5 else { return }
+            #expect(seen[0] == sent)
+            #expect(seen[1] == sent + [HeaderLine("Content-Length", "100")])
+            // curl places its framing header where it likes; everything else is as sent.
+            #expect(seen[2].filter { $0.name != "Transfer-Encoding" } == sent)
+            #expect(seen[2].filter { $0.name == "Transfer-Encoding" } == [HeaderLine("Transfer-Encoding", "chunked")])
+            #expect(seen[3] == withAccept)
+            #expect(seen[4] == sent + [HeaderLine("Content-Length", "100")])
+        }
+    }
+
+    @Test func responseHeadsAsReceived() async throws {
+        try await withWorker { worker, upstream in
+            let (repeated, _) = try await exchange(worker, request(upstream.url("/repeat")))
+            #expect(
+                repeated.headers == [
+                    HeaderLine("X-Rep", "a"), HeaderLine("content-type", "text/plain"), HeaderLine("X-Rep", "b"),
+                    HeaderLine("Set-Cookie", "x=1"), HeaderLine("Set-Cookie", "y=2"), HeaderLine("Content-Length", "2"),
+                ])
+            let (interim, _) = try await exchange(worker, request(upstream.url("/continue")))
+            #expect(interim.heads == 1)
+            #expect(interim.status == 200)
+            #expect(interim.bodyString == "ok")
+            let (empty, _) = try await exchange(worker, request(upstream.url("/nocontent")))
+            #expect(empty.status == 204)
+            #expect(empty.bodyBytes == 0)
+            if case .end = empty.terminal {} else { Issue.record("204 did not end: \(empty.terminal)") }
+            let (chunked, _) = try await exchange(worker, request(upstream.url("/stream?bytes=300000&chunked=1")))
+            #expect(chunked.header("transfer-encoding") == ["chunked"])
+            #expect(chunked.bodyBytes == 300_000)
+        }
+    }
+
+    @Test(arguments: [RequestBodyFraming.length(3 * 1024 * 1024 + 17), .chunked])
+    func uploadIntact(_ framing: RequestBodyFraming) async throws {
+        try await withWorker { worker, upstream in
+            var options = ExchangeOptions()
+            options.upload = 5 * 1024 * 1024 + 3
+            if case .length(let n) = framing { options.upload = Int(n) }
+            options.uploadChunk = 10_000
+            let (outcome, _) = try await exchange(
+                worker, request(upstream.url("/echo"), method: "POST", body: framing), options: options)
+            #expect(outcome.status == 200)
+            #expect(outcome.header("x-body-length") == ["\(options.upload ?? 0)"])
+            #expect(outcome.header("x-body-hash") == [String(outcome.uploadedHash, radix: 16)])
+            #expect(outcome.bodyConsumed == options.upload)
+            #expect(outcome.peakUnconsumedUpload <= 64 * 1024 + options.uploadChunk)
+        }
+    }
+
+    @Test func largeResponseIsStreamedWithBackpressure() async throws {
+        try await withWorker { worker, upstream in
+            let size = 64 * 1024 * 1024
+            var options = ExchangeOptions()
+            options.keepBody = false
+            options.consumeDelay = .microseconds(300)
+            options.upperBound = .seconds(120)
+            let (outcome, _) = try await exchange(worker, request(upstream.url("/stream?bytes=\(size)")), options: options)
+            if case .end = outcome.terminal {} else { Issue.record("did not end: \(outcome.terminal)") }
+            #expect(outcome.bodyBytes == size)
+            #expect(outcome.patternIntact)
+            #expect(outcome.receivePauses > 0)
+            #expect(outcome.peakUnconsumed <= 128 * 1024, "peak \(outcome.peakUnconsumed)")
+        }
+    }
+
+    @Test func chunkedResponseIntactThroughPauses() async throws {
+        try await withWorker { worker, upstream in
+            var options = ExchangeOptions()
+            options.keepBody = false
+            options.checkPattern = true
+            options.consumeDelay = .milliseconds(1)
+            let size = 4 * 1024 * 1024 + 5
+            let (outcome, _) = try await exchange(
+                worker, request(upstream.url("/stream?bytes=\(size)&chunked=1")), options: options)
+            #expect(outcome.bodyBytes == size)
+            #expect(outcome.patternIntact)
+            #expect(outcome.receivePauses > 0)
+        }
+    }
+
+    @Test func unwritableClientPausesUntilWritable() async throws {
+        try await withWorker { worker, upstream in
+            var options = ExchangeOptions()
+            options.startUnwritable = true
+            options.keepBody = false
+            let size = 2 * 1024 * 1024
+            let (outcome, _) = try await exchange(worker, request(upstream.url("/stream?bytes=\(size)")), options: options)
+            #expect(outcome.bodyWhileUnwritable == 0)
+            #expect(outcome.bodyBytes == size)
+            #expect(outcome.patternIntact)
+            #expect(outcome.receivePauses > 0)
+        }
+    }
+
+    @Test(arguments: [
+        (["HTTP/1.1 200 OK\r\n", "A: 1\r\n", "\r\n"], 200, [HeaderLine("A", "1")]),
+        (["HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 201 Created\r\n", "X:  v  \r\n", "\r\n"], 201,
+            [HeaderLine("X", "v")]),
+        (["HTTP/1.1 103 Early Hints\r\n", "Link: </a>\r\n", "\r\n", "HTTP/1.1 204 No Content\r\n", "\r\n"], 204, []),
+        (["HTTP/1.1 200 OK\r\n", "Long: a\r\n", " b\r\n", "Empty:\r\n", "\r\n", "Trailer: t\r\n"], 200,
+            [HeaderLine("Long", "a b"), HeaderLine("Empty", "")]),
+    ] as [([String], Int, [HeaderLine])])
+    func responseHeadParser(_ lines: [String], _ status: Int, _ headers: [HeaderLine]) {
+        var parser = ResponseHeadParser()
+        var completions = 0
+        for line in lines {
+            var bytes = Array(line.utf8)
+            if bytes.withUnsafeMutableBytes({ parser.feed(UnsafeRawBufferPointer($0)) }) { completions += 1 }
+        }
+        #expect(completions == 1)
+        #expect(parser.status == status)
+        #expect(parser.headers == headers)
+    }
+
+    @Test func connectionsAreReused() async throws {
+        try await withWorker { worker, upstream in
+            for _ in 0..<50 {
+                let (outcome, _) = try await exchange(worker, request(upstream.url("/hello")))
+                #expect(outcome.bodyString == "hello")
+            }
+            #expect(upstream.record.accepted.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    @Test func connectRefused() async throws {
+        let port = try await refusedPort()
+        try await withWorker { worker, _ in
+            let (outcome, _) = try await exchange(worker, request("http://127.0.0.1:\(port)/x"))
+            #expect(outcome.terminal.error?.kind == .connect, "\(outcome.terminal)")
+            #expect(outcome.terminal.error?.curlCode == Int32(bitPattern: CURLE_COULDNT_CONNECT.rawValue))
+            #expect(outcome.heads == 0)
+        }
+    }
+
+    @Test func idleUpstreamTimesOut() async throws {
+        try await withWorker { worker, upstream in
+            let started = NIODeadline.now()
+            let (outcome, _) = try await exchange(
+                worker, request(upstream.url("/hang?tag=idle"), idleTimeout: 300),
+                options: ExchangeOptions(upperBound: .seconds(5)))
+            let elapsed = NIODeadline.now() - started
+            #expect(outcome.terminal.error?.kind == .timeout, "\(outcome.terminal)")
+            #expect(elapsed >= .milliseconds(290))
+            #expect(elapsed < .seconds(3))
+            // The half-done connection is closed, not pooled.
+            let closed = try #require(upstream.record.closeFuture(tag: "idle"))
+            try await wait(closed)
+        }
+    }
+
+    @Test func upstreamClosingMidBodyIsAReset() async throws {
+        try await withWorker { worker, upstream in
+            let (outcome, _) = try await exchange(worker, request(upstream.url("/cut?bytes=100000")))
+            #expect(outcome.status == 200)
+            #expect(outcome.bodyBytes == 100_000)
+            #expect(outcome.terminal.error?.kind == .reset, "\(outcome.terminal)")
+            #expect(outcome.terminal.error?.detail.isEmpty == false)
+        }
+    }
+
+    @Test func cancelStopsEventsAndClosesTheConnection() async throws {
+        try await withWorker { worker, upstream in
+            let loop = testGroup.next()
+            var options = ExchangeOptions()
+            options.cancelAfterBodyBytes = 200_000
+            options.keepBody = false
+            let (outcome, driver) = try await exchange(
+                worker, request(upstream.url("/stream?bytes=67108864&tag=cancel")), on: loop, options: options)
+            if case .cancelled = outcome.terminal {} else { Issue.record("not cancelled: \(outcome.terminal)") }
+            let closed = try #require(upstream.record.closeFuture(tag: "cancel"))
+            try await wait(closed)
+            // A full round trip through the same worker and loop: anything queued for the cancelled one has run.
+            let (after, _) = try await exchange(worker, request(upstream.url("/hello")), on: loop)
+            #expect(after.bodyString == "hello")
+            #expect(try await loop.submit { driver.eventsAfterDone }.get() == 0)
+            #expect(upstream.record.accepted.load(ordering: .relaxed) == 2)
+        }
+    }
+
+    @Test func noFileDescriptorLeak() async throws {
+        let upstream = try await TestUpstream.start()
+        CurlWorker(logger: Logger(label: "warm-up")).shutdown()
+        let refused = try await refusedPort()
+        let before = openFileDescriptors()
+
+        let worker = CurlWorker(logger: Logger(label: "curl-test"))
+        worker.start()
+        for _ in 0..<5 { try await exchange(worker, request(upstream.url("/hello"))) }
+        try await exchange(worker, request("http://127.0.0.1:\(refused)/"))
+        try await exchange(worker, request(upstream.url("/cut?bytes=1000")))
+        try await exchange(worker, request(upstream.url("/hang"), idleTimeout: 100))
+        var options = ExchangeOptions()
+        options.cancelAfterBodyBytes = 1
+        try await exchange(worker, request(upstream.url("/stream?bytes=10000000")), options: options)
+        options = ExchangeOptions()
+        options.upload = 200_000
+        try await exchange(worker, request(upstream.url("/echo"), method: "POST", body: .chunked), options: options)
+        worker.shutdown()
+        worker.shutdown()  // idempotent
+
+        try await wait(upstream.record.allClosed())
+        let after = openFileDescriptors()
+        // The directory handle used for listing differs between the two calls.
+        let leaked = after.filter { before[$0.key] != $0.value && !$0.value.hasSuffix("/fd") }
+        let closed = before.filter { after[$0.key] != $0.value && !$0.value.hasSuffix("/fd") }
+        #expect(leaked.isEmpty && closed.isEmpty, "opened: \(leaked), closed: \(closed)")
+        try await upstream.stop()
+    }
+
+    @Test func shutdownFailsTransfersInFlight() async throws {
+        let upstream = try await TestUpstream.start()
+        let worker = CurlWorker(logger: Logger(label: "curl-test"))
+        worker.start()
+        let loop = testGroup.next()
+        var drivers: [ExchangeDriver] = []
+        var slow = ExchangeOptions()
+        slow.consumeDelay = .milliseconds(5)
+        slow.keepBody = false
+        let requests = [
+            (request(upstream.url("/hang")), ExchangeOptions()), (request(upstream.url("/hang")), ExchangeOptions()),
+            (request(upstream.url("/stream?bytes=67108864")), slow),
+        ]
+        for (request, options) in requests {
+            let driver = ExchangeDriver(eventLoop: loop, options: options)
+            try await loop.submit { driver.start(worker, request) }.get()
+            drivers.append(driver)
+        }
+        try await wait(upstream.record.heads(atLeast: requests.count))
+        worker.shutdown()
+        for driver in drivers {
+            let outcome = try await driver.promise.futureResult.get()
+            #expect(outcome.terminal.error?.detail.contains("shutting down") == true, "\(outcome.terminal)")
+        }
+        let (late, _) = try await exchange(worker, request(upstream.url("/hello")))
+        #expect(late.terminal.error?.kind == .connect)
+        try await wait(upstream.record.allClosed())
+        try await upstream.stop()
+    }
+
+    @Test func poolPinsLoopsToWorkers() async throws {
+        let upstream = try await TestUpstream.start()
+        let pool = CurlWorkerPool(logger: Logger(label: "curl-test"), workerCount: 2)
+        pool.start()
+        let loops = Array(testGroup.makeIterator())
+        try #require(loops.count == 2)
+        let first = loops[0]
+        let second = loops[1]
+        #expect(pool.worker(for: first) !== pool.worker(for: second))
+        #expect(pool.worker(for: first) === pool.worker(for: first))
+        for loop in [first, second, first, second] {
+            let (outcome, _) = try await exchange(pool, request(upstream.url("/hello")), on: loop)
+            #expect(outcome.bodyString == "hello")
+        }
+        #expect(upstream.record.accepted.load(ordering: .relaxed) == 2)
+        pool.shutdown()
+        try await wait(upstream.record.allClosed())
+        try await upstream.stop()
+    }
+}
