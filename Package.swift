@@ -80,5 +80,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(
+            name: "ProxyServerTests",
+            dependencies: [
+                "ProxyServer", "CORSPolicy", "CurlBridge",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
+        .testTarget(name: "IntegrationTests"),
     ]
 )

@@ -51,7 +51,10 @@ struct Serve: AsyncParsableCommand {
         let metrics = ProxyMetrics(factory: PrometheusMetricsFactory(registry: registry))
         let cores = System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? cores)
-        let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers ?? cores)
+        // Idle upstream connections are dropped after 4 s: below the common 5 s
+        // keep-alive of Node and Apache upstreams, so a pooled connection the
+        // upstream already closed is never picked for a request with a body.
+        let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers ?? cores, maxConnectionIdleSeconds: 4)
         let context = ServerContext(config: ServingConfig(configuration), transport: curl, metrics: metrics, logger: logger)
 
         var services: [any Service] = [CurlService(pool: curl)]
