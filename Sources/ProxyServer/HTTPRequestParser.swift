@@ -76,6 +76,8 @@ package struct HTTPRequestParser: Sendable {
         case chunkData(remaining: Int64)
         case chunkDataEnd
         case trailers(scanned: Int)
+        /// A Content-Length body is complete; `.end` is returned next.
+        case endOfFixedBody
         case failed
     }
 
@@ -133,8 +135,11 @@ package struct HTTPRequestParser: Sendable {
             let n = Int(min(Int64(buffer.readableBytes), remaining))
             let slice = buffer.readSlice(length: n)!
             let left = remaining - Int64(n)
-            state = left == 0 ? .head(scanned: 0) : .fixed(remaining: left)
+            state = left == 0 ? .endOfFixedBody : .fixed(remaining: left)
             return .body(slice)
+        case .endOfFixedBody:
+            state = .head(scanned: 0)
+            return .end
         case .chunkSize:
             guard let lineEnd = findCRLF(buffer, from: 0, limit: 4096) else {
                 if buffer.readableBytes > 4096 {
@@ -190,7 +195,7 @@ package struct HTTPRequestParser: Sendable {
     /// After a head with a body, true once the body's end was returned as `.end` or the length was reached.
     package var expectsBody: Bool {
         switch state {
-        case .fixed, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return true
+        case .fixed, .chunkSize, .chunkData, .chunkDataEnd, .trailers, .endOfFixedBody: return true
         case .head, .failed: return false
         }
     }

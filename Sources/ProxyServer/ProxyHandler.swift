@@ -323,6 +323,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             respondWithError(status: status, detail: "request body larger than max_body_size (\(route.maxBodySize) bytes)", close: true, context: context)
             return
         }
+        if hasBody { arm(.body, context: context) }
         if head.expectContinue && hasBody {
             var buffer = context.channel.allocator.buffer(capacity: 32)
             buffer.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
@@ -356,6 +357,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange?.bytesIn += Int64(body.readableBytes)
         switch machine.requestBody(body.readableBytes) {
         case .sendBody:
+            arm(.body, context: context)
             transfer?.sendBody(body)
         case .respond(let status, _):
             cancelTransfer()
@@ -371,6 +373,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func handleEnd(context: ChannelHandlerContext) {
         if machine.requestEnd() == .endBody {
+            timer?.cancel()
             transfer?.endBody()
         }
     }
@@ -551,30 +554,46 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Timers
 
-    private func armIdleTimer(context: ChannelHandlerContext) {
+    /// What a connection timer guards: a slow client cannot hold a connection forever.
+    private enum TimerKind {
+        /// Between requests (keep-alive): 60 s.
+        case idle
+        /// A request head is arriving: 30 s to complete it.
+        case head
+        /// A request body is arriving: 60 s without a byte from the client.
+        case body
+    }
+
+    private func arm(_ kind: TimerKind, context: ChannelHandlerContext) {
         timer?.cancel()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: Self.idleTimeout) {
-            bound.value.timerFired(idle: true)
+        let delay: TimeAmount = kind == .head ? Self.headTimeout : Self.idleTimeout
+        timer = context.eventLoop.scheduleTask(in: delay) {
+            bound.value.timerFired(kind)
         }
     }
+
+    private func armIdleTimer(context: ChannelHandlerContext) { arm(.idle, context: context) }
 
     private func armIdleTimerIfQuiet(context: ChannelHandlerContext) {
-        if input.readableBytes == 0 { armIdleTimer(context: context) }
+        if input.readableBytes == 0 { arm(.idle, context: context) }
     }
 
-    private func armHeadTimer(context: ChannelHandlerContext) {
-        timer?.cancel()
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: Self.headTimeout) {
-            bound.value.timerFired(idle: false)
+    private func armHeadTimer(context: ChannelHandlerContext) { arm(.head, context: context) }
+
+    private func timerFired(_ kind: TimerKind) {
+        guard let context else { return }
+        switch kind {
+        case .idle, .head:
+            guard machine.acceptsNewRequest else { return }
+            _ = machine.clientClosed()
+        case .body:
+            // The client stopped sending its body: give up on the exchange.
+            guard machine.clientClosed() == .cancelAndClose else { return }
+            logger.info("client body timeout", metadata: ["cors.route": "\(exchange?.routeLabel ?? "-")"])
+            cancelTransfer()
+            finishExchange(status: 408, note: "no request body byte from the client for 60 s")
         }
-    }
-
-    private func timerFired(idle: Bool) {
-        guard let context, machine.acceptsNewRequest else { return }
-        // Only between exchanges: a slow client cannot hold the connection open.
-        _ = machine.clientClosed()
         context.close(promise: nil)
     }
 

@@ -229,6 +229,18 @@ final class ProxyBehaviourTests {
         #expect(after - before <= 4, "upstream connections opened: \(after - before)")
     }
 
+    @Test func requestsWithBodiesKeepTheConnectionAlive() throws {
+        let client = proxy.client()
+        for _ in 0..<3 {
+            let r = try client.request("POST", "/api/upload", headers: [("Origin", app)], body: Array("hello".utf8))
+            #expect(r.status == 200)
+            #expect(r.value("Connection") == nil)
+        }
+        try client.send("PUT /api/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        #expect(try client.request("GET", "/api/items").status == 200)
+    }
+
     @Test func pipelinedRequestsAnsweredInOrder() throws {
         let client = proxy.client()
         try client.send(

@@ -54,6 +54,10 @@ struct HTTPRequestParserTests {
         #expect(error == nil)
         #expect(heads(parts).count == 1)
         #expect(bodyText(parts) == "hello world")
+        guard case .end = parts.last else {
+            Issue.record("a Content-Length body must end with .end")
+            return
+        }
     }
 
     @Test func chunkedBodyAndTrailers() throws {
