@@ -183,9 +183,14 @@ function render(s, box, outcome) {
 
 async function runAll() {
   const button = document.getElementById('run-all');
+  const summary = document.getElementById('summary');
   button.disabled = true;
-  for (const s of SCENARIOS) await run(s);
+  summary.textContent = 'running…';
+  let expected = 0;
+  for (const s of SCENARIOS) if (matches(s, await run(s))) expected += 1;
   button.disabled = false;
+  summary.textContent = `${expected} of ${SCENARIOS.length} as expected`;
+  summary.className = expected === SCENARIOS.length ? 'summary ok' : 'summary unexpected';
   document.body.dataset.done = '1';
 }
 
