@@ -12,7 +12,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## Starts the demo API and the proxy with proxy.conf.example in front of it.
+## Starts the demo API, the demo page (http://127.0.0.1:5173) and the proxy with proxy.conf.example.
 run: deps
 	@scripts/run-demo.sh
 
@@ -20,6 +20,11 @@ run: deps
 test:
 	@scripts/ensure-deps.sh test
 	$(SWIFT) test
+
+## Only the headless-Chromium end-to-end tests (Tests/BrowserTests).
+test-browser:
+	@scripts/ensure-deps.sh test
+	$(SWIFT) test --filter BrowserTests
 
 fmt:
 	$(SWIFT) format -i -r Sources Tests

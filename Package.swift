@@ -89,5 +89,9 @@ let package = Package(
         ),
         // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
         .testTarget(name: "IntegrationTests"),
+        // Headless Chromium against the built `cors-proxy` and `demo-upstream` (run as processes,
+        // like IntegrationTests; its small process/HTTP support is its own, see Support/Processes.swift).
+        // The test pages are read from the source tree (#filePath), not bundled as resources.
+        .testTarget(name: "BrowserTests", exclude: ["Pages"]),
     ]
 )

@@ -1,9 +1,13 @@
 // demo-upstream: the fake upstream HTTP API used by cors-proxy's tests, demo and benchmarks.
 //
 //     demo-upstream [--listen HOST:PORT] [--threads N] [--no-record] [--verbose] [--quiet]
+//                   [--site-listen HOST:PORT --site-dir PATH]
 //
-// Prints exactly one line to stdout once the socket is bound: `listening on HOST:PORT`
-// (with the real port when PORT is 0). Exits 0 on SIGTERM/SIGINT.
+// Prints one line to stdout once the API socket is bound: `listening on HOST:PORT`
+// (with the real port when PORT is 0); with `--site-listen`, then a second line
+// `site listening on HOST:PORT` once the static file listener is bound (SiteServer.swift:
+// GET/HEAD of the files under `--site-dir`, for the demo page and the browser tests).
+// Exits 0 on SIGTERM/SIGINT.
 //
 // Routing uses the path (target up to `?`) after stripping one leading `/api/public`,
 // `/api/private` or `/api`. Every response carries `X-Request-Id: <process-wide counter>`;
@@ -57,9 +61,11 @@ struct CommandLineOptions {
     var threads = System.coreCount
     var quiet = false
     var demo = DemoOptions()
+    var site: SiteOptions?
 
     static let usage = """
         usage: demo-upstream [--listen HOST:PORT] [--threads N] [--no-record] [--verbose] [--quiet]
+                             [--site-listen HOST:PORT --site-dir PATH]
 
           --listen HOST:PORT  address to bind (default 127.0.0.1:3000; PORT 0 = any free port;
                               IPv6 as [::1]:3000; a bare PORT means 127.0.0.1:PORT)
@@ -67,13 +73,19 @@ struct CommandLineOptions {
           --no-record         do not keep requests for GET /__requests (benchmarks)
           --verbose           log one line per request to stderr
           --quiet             nothing on stderr except fatal errors
+          --site-listen HOST:PORT
+                              also serve the static files of --site-dir on this address
+          --site-dir PATH     the directory --site-listen serves (GET/HEAD; `/` is index.html)
 
-        Once bound, prints exactly one line to stdout: `listening on HOST:PORT`.
+        Once bound, prints one line to stdout: `listening on HOST:PORT`; with --site-listen,
+        then `site listening on HOST:PORT`.
         """
 
     static func parse(_ arguments: [String]) -> CommandLineOptions {
         var options = CommandLineOptions()
         var index = 0
+        var siteListen: (String, Int)?
+        var siteDirectory: String?
         func fail(_ message: String) -> Never {
             Console.err("demo-upstream: \(message)\n\(usage)")
             exit(2)
@@ -104,6 +116,14 @@ struct CommandLineOptions {
                 let text = value(for: flag, inline: inline)
                 guard let n = Int(text), n > 0 else { fail("invalid --threads \(text)") }
                 options.threads = n
+            case "--site-listen":
+                let text = value(for: flag, inline: inline)
+                guard let address = parseListen(text) else {
+                    fail("invalid --site-listen \(text) (expected HOST:PORT)")
+                }
+                siteListen = address
+            case "--site-dir":
+                siteDirectory = value(for: flag, inline: inline)
             case "--no-record":
                 options.demo.record = false
             case "--verbose", "-v":
@@ -119,6 +139,17 @@ struct CommandLineOptions {
             index += 1
         }
         if options.quiet { options.demo.verbose = false }
+        switch (siteListen, siteDirectory) {
+        case (nil, nil):
+            break
+        case (let (host, port)?, let directory?):
+            guard let resolved = SiteFiles.realPath(directory) else {
+                fail("--site-dir \(directory): no such directory")
+            }
+            options.site = SiteOptions(host: host, port: port, directory: resolved)
+        default:
+            fail("--site-listen and --site-dir go together")
+        }
         return options
     }
 
@@ -178,15 +209,36 @@ func run(_ options: CommandLineOptions) -> Never {
         exit(1)
     }
 
-    let bound = server.localAddress
-    let ip = bound?.ipAddress ?? options.host
-    let port = bound?.port ?? options.port
-    if case .v6 = bound {
-        Console.out("listening on [\(ip)]:\(port)")
-    } else {
-        Console.out("listening on \(ip):\(port)")
+    Console.out("listening on \(describe(server.localAddress, host: options.host, port: options.port))")
+
+    var servers = [server]
+    if let site = options.site {
+        let verbose = options.demo.verbose
+        let siteBootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        SiteHandler(directory: site.directory, verbose: verbose))
+                }
+            }
+        do {
+            let siteServer = try siteBootstrap.bind(host: site.host, port: site.port).wait()
+            servers.append(siteServer)
+            Console.out(
+                "site listening on \(describe(siteServer.localAddress, host: site.host, port: site.port))")
+        } catch {
+            Console.err("demo-upstream: cannot listen on \(site.host):\(site.port) (site): \(error)")
+            server.close(promise: nil)
+            try? group.syncShutdownGracefully()
+            exit(1)
+        }
     }
 
+    let listeners = servers
     // SIGTERM / SIGINT: stop accepting, close every connection, exit 0.
     let signalQueue = DispatchQueue(label: "demo-upstream.signals")
     var signalSources: [DispatchSourceSignal] = []
@@ -194,7 +246,7 @@ func run(_ options: CommandLineOptions) -> Never {
         signal(signalNumber, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
         source.setEventHandler {
-            server.close(promise: nil)
+            for listener in listeners { listener.close(promise: nil) }
             // Safety net: never hang on shutdown.
             signalQueue.asyncAfter(deadline: .now() + .seconds(5)) { exit(0) }
         }
@@ -202,13 +254,21 @@ func run(_ options: CommandLineOptions) -> Never {
         signalSources.append(source)
     }
 
-    try? server.closeFuture.wait()
+    for listener in listeners { try? listener.closeFuture.wait() }
     if !options.quiet {
         Console.err("demo-upstream: shutting down")
     }
     try? group.syncShutdownGracefully()
     withExtendedLifetime(signalSources) {}
     exit(0)
+}
+
+/// `IP:PORT`, or `[IP]:PORT` for IPv6, of a bound socket.
+func describe(_ bound: SocketAddress?, host: String, port: Int) -> String {
+    let ip = bound?.ipAddress ?? host
+    let port = bound?.port ?? port
+    if case .v6 = bound { return "[\(ip)]:\(port)" }
+    return "\(ip):\(port)"
 }
 
 run(CommandLineOptions.parse(Array(CommandLine.arguments.dropFirst())))
