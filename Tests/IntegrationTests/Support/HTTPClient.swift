@@ -180,6 +180,9 @@ final class HTTPClient {
                     deliver()
                 }
             } else {
+                // Close-delimited: what arrived with the head is body too.
+                body.append(contentsOf: pending)
+                pending.removeAll()
                 while try fill() {
                     body.append(contentsOf: pending)
                     pending.removeAll()
