@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
             if let admin = configuration.admin {
                 services.append(
                     try await AdminService(
-                        address: BindAddress(host: admin.host, port: admin.port), context: context, group: group,
+                        address: admin, context: context, group: group,
                         renderMetrics: { registry.emitToBuffer() }))
             }
             let options = self.options
@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
             services.append(
                 try await ProxyListenerService(
                     context: context,
-                    addresses: configuration.listen.map { BindAddress(host: $0.host, port: $0.port) },
+                    addresses: configuration.listen,
                     group: group,
                     drainTimeout: .milliseconds(configuration.drainTimeoutMilliseconds)))
         } catch {

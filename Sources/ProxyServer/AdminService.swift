@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ProxyConfig
 import ServiceLifecycle
 
 /// `/healthz`, `/readyz` and `/metrics` on the `admin` address. Stays up while
@@ -11,7 +12,7 @@ package final class AdminService: Service, Sendable {
 
     /// Binds `address`; `renderMetrics` returns the Prometheus text.
     package init(
-        address: BindAddress, context: ServerContext, group: any EventLoopGroup,
+        address: ListenAddress, context: ServerContext, group: any EventLoopGroup,
         renderMetrics: @escaping @Sendable () -> [UInt8]
     ) async throws {
         self.context = context

@@ -296,19 +296,37 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else if status != 204 && !lines.contains(where: { $0.name == "Content-Length" }) {
             lines.append(("Content-Length", "0"))
         }
+        // Called while parsing: the parse loop goes on by itself, the read-complete flush sends it.
+        writeLocalResponse(
+            status: status, lines: lines, body: body, close: close, note: nil, fromParser: true, context: context)
+    }
+
+    /// Writes a response the proxy made itself, records the exchange, then closes the
+    /// connection or waits for the next request.
+    private func writeLocalResponse(
+        status: Int, lines: [(name: String, value: String)], body: String?, close: Bool, note: String?,
+        fromParser: Bool, context: ChannelHandlerContext
+    ) {
+        var lines = lines
         if close { lines.append(("Connection", "close")) }
         var buffer = context.channel.allocator.buffer(capacity: 512)
         ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
-        if let body, head.method != "HEAD" { buffer.writeString(body) }
+        if let body, exchange?.method != "HEAD" { buffer.writeString(body) }
         exchange?.status = status
-        exchange?.bytesOut = Int64(buffer.readableBytes)
-        finishExchange(status: status, note: nil)
+        exchange?.bytesOut += Int64(buffer.readableBytes)
+        finishExchange(status: status, note: note)
         if close {
             _ = machine.clientClosed()
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
-        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in
+                channel.close(promise: nil)
+            }
+        } else if fromParser {
             context.write(wrapOutboundOut(buffer), promise: nil)
             armIdleTimerIfQuiet(context: context)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            armIdleTimerIfQuiet(context: context)
+            processInput(context: context)
         }
     }
 
@@ -501,22 +519,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let body = "\(status) \(ResponseWriter.reason(status)): \(detail)\n"
         lines.append(("Content-Type", "text/plain; charset=utf-8"))
         lines.append(("Content-Length", String(body.utf8.count)))
-        let closeNow = close || machine.isDraining
-        if closeNow { lines.append(("Connection", "close")) }
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
-        if exchange?.method != "HEAD" { buffer.writeString(body) }
-        exchange?.status = status
-        exchange?.bytesOut += Int64(buffer.readableBytes)
-        finishExchange(status: status, note: detail)
-        if closeNow {
-            _ = machine.clientClosed()
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
-        } else {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-            armIdleTimerIfQuiet(context: context)
-            processInput(context: context)
-        }
+        writeLocalResponse(
+            status: status, lines: lines, body: body, close: close || machine.isDraining, note: detail,
+            fromParser: false, context: context)
     }
 
     private func cancelTransfer() {

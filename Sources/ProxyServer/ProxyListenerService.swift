@@ -1,19 +1,9 @@
 import Logging
+import ProxyConfig
 import NIOCore
 import NIOExtras
 import NIOPosix
 import ServiceLifecycle
-
-/// A `HOST:PORT` to bind.
-package struct BindAddress: Sendable, Hashable, CustomStringConvertible {
-    package var host: String
-    package var port: Int
-    package init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
 
 /// The browser-facing listeners. Binds every address before serving (a bind
 /// failure fails `bind()`), then serves until graceful shutdown, when it stops
@@ -27,7 +17,7 @@ package final class ProxyListenerService: Service, Sendable {
 
     /// Binds every address; throws (with the address in the message) if one cannot be bound.
     package init(
-        context: ServerContext, addresses: [BindAddress], group: any EventLoopGroup, drainTimeout: TimeAmount
+        context: ServerContext, addresses: [ListenAddress], group: any EventLoopGroup, drainTimeout: TimeAmount
     ) async throws {
         self.context = context
         self.group = group
@@ -101,7 +91,7 @@ package final class ProxyListenerService: Service, Sendable {
 
 /// A listener that could not be bound.
 package struct ListenError: Error, CustomStringConvertible {
-    package var address: BindAddress
+    package var address: ListenAddress
     package var underlying: any Error
     package var description: String { "cannot listen on \(address): \(underlying)" }
 }
