@@ -35,7 +35,7 @@ package final class ProxyListenerService: Service, Sendable {
                             try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
                         }
                     }
-                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
                     .childChannelOption(.maxMessagesPerRead, value: 4)
                     .childChannelOption(.allowRemoteHalfClosure, value: false)

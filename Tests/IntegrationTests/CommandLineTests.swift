@@ -84,6 +84,15 @@ struct CommandLineTests {
         #expect(busy.stderr.contains("127.0.0.1:\(upstream.port)"))
     }
 
+    /// The image runs as a non-root user: every socket option must be one an ordinary user may set.
+    @Test func servesWhenNotRoot() throws {
+        let upstream = try Upstream()
+        let proxy = try Proxy(conf: standardConf(upstream: upstream.url), unprivileged: true)
+        let r = try proxy.client().request("GET", "/api/items", headers: [("Origin", "https://app.example.com")])
+        #expect(r.status == 200)
+        #expect(r.values("Access-Control-Allow-Origin") == ["https://app.example.com"])
+    }
+
     @Test func adminEndpointsAndMetrics() throws {
         let upstream = try Upstream()
         let proxy = try Proxy(conf: standardConf(upstream: upstream.url, admin: true))

@@ -26,10 +26,20 @@ final class TestProcess: @unchecked Sendable {
     private let stderr = Pipe()
     let name: String
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// `unprivileged`: when the tests run as root, run the child as `nobody` (via setpriv),
+    /// the way the container image and Kubernetes run the proxy.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], unprivileged: Bool = false)
+        throws
+    {
         name = executable
-        process.executableURL = builtProductsDirectory().appendingPathComponent(executable)
-        process.arguments = arguments
+        let binary = builtProductsDirectory().appendingPathComponent(executable)
+        if unprivileged && getuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
@@ -148,13 +158,18 @@ final class Proxy: @unchecked Sendable {
     let confPath: String
 
     /// `conf` may use `LISTEN` and `ADMIN` placeholders; they become 127.0.0.1:0.
-    init(conf: String, environment: [String: String] = [:], extraArguments: [String] = []) throws {
+    init(conf: String, environment: [String: String] = [:], extraArguments: [String] = [], unprivileged: Bool = false)
+        throws
+    {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cors-proxy-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path)
         confPath = dir.appendingPathComponent("proxy.conf").path
         try conf.write(toFile: confPath, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: confPath)
         process = try TestProcess(
-            "cors-proxy", ["serve", "--config", confPath] + extraArguments, environment: environment)
+            "cors-proxy", ["serve", "--config", confPath] + extraArguments, environment: environment,
+            unprivileged: unprivileged)
         let line = try process.waitForLine("listening line") { $0.contains(" listening") && $0.contains("port=") }
         port = Proxy.port(in: line) ?? 0
         if conf.contains("admin") {
