@@ -21,6 +21,11 @@ test:
 	@scripts/ensure-deps.sh test
 	$(SWIFT) test
 
+## Benchmark: cors-proxy vs nginx vs Go+rs/cors on 2 pinned cores (~14 min).
+## Knobs: ROUNDS=3 DURATION=10s SCENARIOS=... TARGETS=... (see bench/run.sh).
+bench:
+	@bench/run.sh
+
 fmt:
 	$(SWIFT) format -i -r Sources Tests
 
