@@ -170,6 +170,11 @@ def main():
                 out.append("  ".join("-" * x for x in w))
         return "\n".join(out)
 
+    loads = [r.get("loadavg") for rs in runs.values() for r in rs if r.get("loadavg") is not None]
+    if loads:
+        setup += (f"; 1-min load average at the start of the runs: min {min(loads):.2f}, "
+                  f"median {statistics.median(loads):.2f}, max {max(loads):.2f} "
+                  "(the bench itself accounts for ~2-3; more means other processes competed for the 2 cores)")
     summary_line = "cors-proxy/nginx ratios: " + "; ".join(summary)
     print()
     print(f"cors-proxy benchmark — {setup}")

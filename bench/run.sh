@@ -12,6 +12,7 @@
 #   TARGETS="direct nginx go cors-proxy"
 #   PROXY_CORE=0 LOAD_CORE=1   taskset cores: proxies | wrk + upstream nginx
 #   SKIP_BUILD=1      do not run `swift build -c release`
+#   CORS_BIN=PATH     benchmark another cors-proxy binary (skips the swift build)
 #   NICE=-10          nice level of everything the bench starts (the machine may be
 #                     shared; the same for every target, so the comparison stays fair)
 #   KEEP_TMP=1        keep the temp dir (nginx logs, proxy logs) for debugging
@@ -96,11 +97,11 @@ chmod 755 "$TMP"      # nginx workers run as an unprivileged user and must read 
 RESULTS="$BENCH/results"; mkdir -p "$RESULTS"
 RAW="$RESULTS/raw-$(date +%Y%m%d-%H%M%S).jsonl"; : >"$RAW"
 
-if [[ " $TARGETS " == *" cors-proxy "* ]] && [ "${SKIP_BUILD:-0}" != 1 ]; then
+if [[ " $TARGETS " == *" cors-proxy "* ]] && [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${CORS_BIN:-}" ]; then
     log "building cors-proxy (swift build -c release)"
     (cd "$ROOT" && swift build -c release --product cors-proxy 2>&1 | tail -n 3) >&2
 fi
-CORS_BIN="$ROOT/.build/release/cors-proxy"
+CORS_BIN=${CORS_BIN:-"$ROOT/.build/release/cors-proxy"}
 [[ " $TARGETS " != *" cors-proxy "* ]] || [ -x "$CORS_BIN" ] || die "$CORS_BIN not found (swift build -c release failed?)"
 
 log "building the Go proxy offline (GOPATH=/usr/share/gocode, GO111MODULE=off)"
