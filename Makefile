@@ -16,15 +16,22 @@ release: deps
 run: deps
 	@scripts/run-demo.sh
 
-## Every test: unit, integration (real sockets, real upstream process).
+## Every test: unit, integration (real sockets, real upstream process), browser
+## (headless Chromium), and the container checks (no Docker engine needed).
 test:
 	@scripts/ensure-deps.sh test
 	$(SWIFT) test
+	@scripts/check-container.sh
 
 ## Only the headless-Chromium end-to-end tests (Tests/BrowserTests).
 test-browser:
 	@scripts/ensure-deps.sh test
 	$(SWIFT) test --filter BrowserTests
+
+## Benchmark: cors-proxy vs nginx vs Go+rs/cors on 2 pinned cores (~14 min).
+## Knobs: ROUNDS=3 DURATION=10s SCENARIOS=... TARGETS=... (see bench/run.sh).
+bench:
+	@bench/run.sh
 
 fmt:
 	$(SWIFT) format -i -r Sources Tests

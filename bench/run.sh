@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# bench/run.sh — cors-proxy vs nginx vs Go (httputil.ReverseProxy + rs/cors),
+# all three with the same CORS rules, in front of the same fast nginx upstream.
+#
+#   make bench                       # ROUNDS=3 DURATION=10s
+#   ROUNDS=1 DURATION=3s bench/run.sh
+#
+# Knobs (environment):
+#   ROUNDS=3          rounds; targets alternate (rotate) every round; medians reported
+#   DURATION=10s      wrk duration per run (seconds, "s" suffix optional)
+#   SCENARIOS="preflight small64 small512 dl1m up8m dl64m"
+#   TARGETS="direct nginx go cors-proxy"
+#   PROXY_CORE=0 LOAD_CORE=1   taskset cores: proxies | wrk + upstream nginx
+#   SKIP_BUILD=1      do not run `swift build -c release`
+#   CORS_BIN=PATH     benchmark another cors-proxy binary (skips the swift build)
+#   NICE=-10          nice level of everything the bench starts (the machine may be
+#                     shared; the same for every target, so the comparison stays fair)
+#   KEEP_TMP=1        keep the temp dir (nginx logs, proxy logs) for debugging
+#
+# Only 127.0.0.1 traffic; ports 18080-18084. Everything started here is
+# stopped on exit (trap), the temp dir removed. Results: bench/results/.
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH")
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+DUR_S=${DURATION%s}
+SCENARIOS=${SCENARIOS:-"preflight small64 small512 dl1m up8m dl64m"}
+TARGETS=${TARGETS:-"direct nginx go cors-proxy"}
+PROXY_CORE=${PROXY_CORE:-0}
+LOAD_CORE=${LOAD_CORE:-1}
+NICE=${NICE:--10}
+ORIGIN="https://app.example.com"
+
+UP_PORT=18080
+declare -A PORT=([direct]=18080 [nginx]=18082 [go]=18083 [cors-proxy]=18084)
+
+# only ever run in the background (`pin CORE cmd... &`): exec keeps $! the real PID
+pin() { local core=$1; shift; exec nice -n "$NICE" taskset -c "$core" "$@"; }
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '\n[bench] ABORT: %s\n' "$*" >&2; exit 1; }
+
+[[ "$DUR_S" =~ ^[0-9]+$ ]] || die "DURATION must be whole seconds (e.g. 10s), got '$DURATION'"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+[ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 cores; pinning will overlap"
+
+# ---------------------------------------------------------------- cleanup
+TMP=""
+STARTED=()            # PIDs we started, stopped in reverse order
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${STARTED[i]}" 2>/dev/null || true
+    done
+    for pid in "${STARTED[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+        if [ "${KEEP_TMP:-0}" = 1 ]; then echo "[bench] kept $TMP" >&2; else rm -rf "$TMP"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------ 1. deps, build
+n_scen=$(wc -w <<<"$SCENARIOS"); n_targ=$(wc -w <<<"$TARGETS")
+est=$(( ROUNDS * n_scen * n_targ * (DUR_S + 1) + 10 * n_targ + 30 ))
+log "plan: $ROUNDS round(s) x $n_scen scenarios x $n_targ targets x ${DUR_S}s"
+log "expected time: ~$(( est / 60 )) min $(( est % 60 )) s after the build (+ build, first time only)"
+
+need=(wrk nginx-light golang-go golang-github-rs-cors-dev util-linux python3 curl libcurl4-openssl-dev)
+missing=()
+for pkg in "${need[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for p in 18080 18081 18082 18083 18084; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        die "port 127.0.0.1:$p is already in use; stop whatever listens there"
+    fi
+done
+
+ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true
+TMP=$(mktemp -d /tmp/cors-bench.XXXXXX)
+chmod 755 "$TMP"      # nginx workers run as an unprivileged user and must read the files
+RESULTS="$BENCH/results"; mkdir -p "$RESULTS"
+RAW="$RESULTS/raw-$(date +%Y%m%d-%H%M%S).jsonl"; : >"$RAW"
+
+if [[ " $TARGETS " == *" cors-proxy "* ]] && [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${CORS_BIN:-}" ]; then
+    log "building cors-proxy (swift build -c release)"
+    (cd "$ROOT" && swift build -c release --product cors-proxy 2>&1 | tail -n 3) >&2
+fi
+CORS_BIN=${CORS_BIN:-"$ROOT/.build/release/cors-proxy"}
+[[ " $TARGETS " != *" cors-proxy "* ]] || [ -x "$CORS_BIN" ] || die "$CORS_BIN not found (swift build -c release failed?)"
+
+log "building the Go proxy offline (GOPATH=/usr/share/gocode, GO111MODULE=off)"
+(cd "$BENCH/goproxy" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOPROXY=off \
+    go build -o "$TMP/goproxy" .) || die "go build failed (is golang-github-rs-cors-dev installed?)"
+
+# ------------------------------------------------------------ 2. upstream
+mkdir -p "$TMP/up/www" "$TMP/ngx"
+head -c $((1 << 20)) /dev/urandom >"$TMP/up/www/1m.bin"
+head -c $((64 << 20)) /dev/urandom >"$TMP/up/www/64m.bin"
+head -c $((8 << 20)) /dev/urandom >"$TMP/upload-8m.bin"
+sed "s#@PREFIX@#$TMP/up#g" "$BENCH/nginx-upstream.conf.tmpl" >"$TMP/up/nginx.conf"
+sed "s#@PREFIX@#$TMP/ngx#g" "$BENCH/nginx-proxy.conf.tmpl" >"$TMP/ngx/nginx.conf"
+
+wait_port() {   # PORT PID NAME
+    for _ in $(seq 200); do
+        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (see its log above)"
+        if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then return 0; fi
+        sleep 0.1
+    done
+    die "$3 did not listen on 127.0.0.1:$1 within 20 s"
+}
+
+LAST_PID=""
+start_nginx() { # PREFIX CORE NAME PORT  -> LAST_PID
+    nginx -t -q -p "$1/" -e "$1/error.log" -c "$1/nginx.conf" || die "$3: nginx -t failed"
+    pin "$2" nginx -p "$1/" -e "$1/error.log" -c "$1/nginx.conf" -g 'daemon off;' >"$1/stdout.log" 2>&1 &
+    LAST_PID=$!; STARTED+=("$LAST_PID"); wait_port "$4" "$LAST_PID" "$3"
+}
+log "starting upstream nginx on 127.0.0.1:$UP_PORT (core $LOAD_CORE)"
+start_nginx "$TMP/up" "$LOAD_CORE" "upstream nginx" $UP_PORT; UP_PID=$LAST_PID
+
+# ------------------------------------------------------------ 3. proxies
+log "starting nginx proxy :18082, Go proxy :18083, cors-proxy :18084 (core $PROXY_CORE)"
+declare -A PID=()
+has() { [[ " $TARGETS " == *" $1 "* ]]; }
+PROXIES=""
+for t in $TARGETS; do [ "$t" = direct ] || PROXIES+="$t "; done
+if has nginx; then
+    start_nginx "$TMP/ngx" "$PROXY_CORE" "nginx proxy" 18082; PID[nginx]=$LAST_PID
+fi
+if has go; then
+    pin "$PROXY_CORE" "$TMP/goproxy" -listen 127.0.0.1:18083 -upstream "http://127.0.0.1:$UP_PORT" >/dev/null 2>"$TMP/goproxy.log" &
+    PID[go]=$!; STARTED+=($!); wait_port 18083 "${PID[go]}" "Go proxy"
+fi
+if has cors-proxy; then
+    "$CORS_BIN" check --config "$BENCH/proxy.conf" >/dev/null || die "cors-proxy check rejected bench/proxy.conf"
+    pin "$PROXY_CORE" "$CORS_BIN" serve --config "$BENCH/proxy.conf" --log-level warning \
+        --event-loops 1 --curl-workers 1 >/dev/null 2>"$TMP/cors-proxy.log" &
+    PID[cors-proxy]=$!; STARTED+=($!); wait_port 18084 "${PID[cors-proxy]}" "cors-proxy"
+fi
+
+# ------------------------------------------------------------ 4. correctness
+log "checking that every target answers every scenario correctly"
+hdr() { grep -i "^$1:" "$2" | head -n1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+count_hdr() { grep -ci "^$1:" "$2" || true; }
+fail=()
+notes=()
+for t in $PROXIES; do
+    p=${PORT[$t]}; h="$TMP/h.$t"
+    # preflight
+    st=$(curl -s -o /dev/null -D "$h" -w '%{http_code}' -X OPTIONS -H "Origin: $ORIGIN" \
+        -H 'Access-Control-Request-Method: PUT' -H 'Access-Control-Request-Headers: content-type, x-custom' \
+        "http://127.0.0.1:$p/api/small")
+    [ "$st" = 204 ] || fail+=("$t preflight: status $st, want 204")
+    [ "$(hdr Access-Control-Allow-Origin "$h")" = "$ORIGIN" ] || fail+=("$t preflight: ACAO '$(hdr Access-Control-Allow-Origin "$h")'")
+    grep -qi '^Access-Control-Allow-Methods:.*PUT' "$h" || fail+=("$t preflight: ACAM lacks PUT")
+    grep -qi '^Access-Control-Allow-Headers:.*x-custom' "$h" || fail+=("$t preflight: ACAH lacks X-Custom")
+    # small GET with Origin (the upstream sends its own ACAO: *)
+    st=$(curl -s -o /dev/null -D "$h" -w '%{http_code}' -H "Origin: $ORIGIN" "http://127.0.0.1:$p/api/small")
+    [ "$st" = 200 ] || fail+=("$t GET small: status $st")
+    n=$(count_hdr Access-Control-Allow-Origin "$h")
+    [ "$n" = 1 ] || fail+=("$t GET small: $n Access-Control-Allow-Origin headers, want exactly 1")
+    [ "$(hdr Access-Control-Allow-Origin "$h")" = "$ORIGIN" ] || fail+=("$t GET small: ACAO '$(hdr Access-Control-Allow-Origin "$h")'")
+    [ "$(hdr Access-Control-Allow-Credentials "$h")" = true ] || fail+=("$t GET small: no ACAC: true")
+    # 1 MiB and 64 MiB downloads
+    for sz in 1m:1048576 64m:67108864; do
+        got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Origin: $ORIGIN" "http://127.0.0.1:$p/api/${sz%%:*}")
+        [ "$got" = "200 ${sz#*:}" ] || fail+=("$t GET /api/${sz%%:*}: got '$got', want '200 ${sz#*:}'")
+    done
+    # 8 MiB upload, then a GET on the same connection (stays in sync)
+    got=$(curl -s -H "Origin: $ORIGIN" -o /dev/null -w '%{http_code} %{num_connects}\n' \
+        -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/upload-8m.bin" "http://127.0.0.1:$p/api/upload" \
+        --next -s -H "Origin: $ORIGIN" -o /dev/null -w '%{http_code} %{num_connects}\n' "http://127.0.0.1:$p/api/small" | tr '\n' ' ')
+    case "$got" in
+        "200 1 200 0 ") ;;
+        "200 1 200 1 ") notes+=("$t: KEEP-ALIVE BUG: after an 8 MiB upload (200) the proxy closed the client connection without announcing Connection: close; the next request needed a new connection") ;;
+        *) fail+=("$t upload 8 MiB + GET on the same connection: got '$got', want '200 1 200 0 '") ;;
+    esac
+    # informational: a disallowed origin on an actual request
+    st=$(curl -s -o /dev/null -D "$h" -w '%{http_code}' -H 'Origin: https://evil.example' "http://127.0.0.1:$p/api/small")
+    notes+=("$t: GET with a disallowed Origin -> $st, ACAO headers: $(count_hdr Access-Control-Allow-Origin "$h")")
+    st=$(curl -s -o /dev/null -D "$h" -w '%{http_code}' -X OPTIONS -H 'Origin: https://evil.example' \
+        -H 'Access-Control-Request-Method: PUT' "http://127.0.0.1:$p/api/small")
+    notes+=("$t: preflight from a disallowed Origin -> $st, ACAO headers: $(count_hdr Access-Control-Allow-Origin "$h")")
+done
+got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$UP_PORT/api/64m")
+[ "$got" = "200 67108864" ] || fail+=("direct GET /api/64m: got '$got'")
+if [ ${#fail[@]} -gt 0 ]; then
+    printf '  FAIL %s\n' "${fail[@]}" >&2
+    die "a target does not do the same work as the others; fix it before comparing"
+fi
+log "all checks passed. Informational (not part of the benchmark):"
+printf '    %s\n' "${notes[@]}" >&2
+printf '%s\n' "${notes[@]}" >"$TMP/notes"
+
+# ------------------------------------------------------------ 5/6. runs
+declare -A SCEN_PATH=([preflight]=/api/small [small64]=/api/small [small512]=/api/small [dl1m]=/api/1m [up8m]=/api/upload [dl64m]=/api/64m)
+declare -A SCEN_CONN=([preflight]=64 [small64]=64 [small512]=512 [dl1m]=16 [up8m]=8 [dl64m]=16)
+
+run_one() {    # TARGET SCENARIO ROUND DURATION_S RECORD(0|1)
+    local t=$1 s=$2 r=$3 d=$4 rec=$5
+    local port=${PORT[$t]} c=${SCEN_CONN[$s]} pids="" cpu0=0 cpu1=0 spid=""
+    local env=(WRK_METHOD=GET WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=0 WRK_BODY_BYTES=0 WRK_CLOSE=0)
+    case $s in
+        preflight) env=(WRK_METHOD=OPTIONS WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=1 WRK_BODY_BYTES=0 WRK_CLOSE=0) ;;
+        # Connection: close for every target: cors-proxy silently closes after any
+        # request with a body (see the checks), which would make wrk lose requests.
+        up8m) env=(WRK_METHOD=POST WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=0 WRK_BODY_BYTES=$((8 << 20)) WRK_CLOSE=1) ;;
+    esac
+    if [ "$t" != direct ]; then
+        pids=$(python3 "$BENCH/procstat.py" tree "${PID[$t]}")
+        pin "$LOAD_CORE" python3 "$BENCH/procstat.py" sample "$TMP/rss.json" $pids &
+        spid=$!
+        cpu0=$(python3 "$BENCH/procstat.py" cpu $pids)
+    fi
+    local load0
+    load0=$(cut -d' ' -f1 /proc/loadavg)
+    local out
+    out=$(env "${env[@]}" nice -n "$NICE" taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${d}s" --timeout 10s --latency \
+        -s "$BENCH/wrk.lua" "http://127.0.0.1:$port${SCEN_PATH[$s]}" 2>&1) || true
+    local rss='null'
+    if [ "$t" != direct ]; then
+        cpu1=$(python3 "$BENCH/procstat.py" cpu $pids)
+        kill -TERM "$spid"; wait "$spid" || true
+        rss=$(cat "$TMP/rss.json")
+        kill -0 "${PID[$t]}" 2>/dev/null || die "$t died during $s (round $r)"
+    fi
+    local json
+    json=$(grep '^JSON ' <<<"$out" | cut -c6-)
+    if [ -z "$json" ]; then
+        printf '%s\n' "$out" >&2; die "wrk produced no result for $t $s"
+    fi
+    # cross-check: wrk's own --latency 99% line
+    local p99line
+    p99line=$(awk '$1=="99%"{print $2}' <<<"$out")
+    if [ "$rec" = 1 ]; then
+        printf '{"target":"%s","scenario":"%s","round":%d,"conns":%d,"wrk":%s,"wrk_p99":"%s","cpu_ticks":%d,"clk_tck":%d,"rss":%s,"loadavg":%s}\n' \
+            "$t" "$s" "$r" "$c" "$json" "$p99line" $((cpu1 - cpu0)) "$(getconf CLK_TCK)" "$rss" "$load0" >>"$RAW"
+        python3 - "$json" "$t" "$s" "$r" $((cpu1 - cpu0)) <<'EOF' >&2
+import json, sys
+w = json.loads(sys.argv[1]); t, s, r, ticks = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+secs = w["duration_us"] / 1e6
+errs = sum(v for k, v in w.items() if k.startswith("err_"))
+cpu = f"{ticks * 1e4 / max(w['requests'], 1):.1f} us cpu/req" if t != "direct" else ""
+moved = w["requests"] * 8 * 2**20 if s == "up8m" else w["bytes"]
+print(f"    round {r} {s:9} {t:10} {w['requests']/secs:9.0f} req/s {moved/secs/2**20:8.1f} MiB/s "
+      f"p99 {w['p99_us']/1000:7.2f} ms  {cpu}{'  ERRORS %d' % errs if errs else ''}")
+EOF
+    fi
+}
+
+log "warm-up (2 s per proxy)"
+for t in $TARGETS; do run_one "$t" small64 0 2 0; done
+
+read -r -a TLIST <<<"$TARGETS"
+for ((r = 1; r <= ROUNDS; r++)); do
+    # rotate the target order each round so drift hits every target alike
+    order=()
+    for ((i = 0; i < ${#TLIST[@]}; i++)); do order+=("${TLIST[(i + r - 1) % ${#TLIST[@]}]}"); done
+    log "round $r/$ROUNDS (order: ${order[*]})"
+    for s in $SCENARIOS; do
+        for t in "${order[@]}"; do run_one "$t" "$s" "$r" "$DUR_S" 1; done
+    done
+done
+
+# ------------------------------------------------------------ 7. report
+python3 "$BENCH/report.py" "$RAW" "$RESULTS/latest.md" \
+    "rounds=$ROUNDS duration=${DUR_S}s proxies on core $PROXY_CORE, wrk+upstream on core $LOAD_CORE" "$TMP/notes"
+log "raw results: $RAW; table: $RESULTS/latest.md"
