@@ -20,8 +20,8 @@ run: deps
 ## (headless Chromium), and the container checks (no Docker engine needed).
 test:
 	@scripts/ensure-deps.sh test
-	$(SWIFT) test
 	@scripts/check-container.sh
+	$(SWIFT) test
 
 ## Only the headless-Chromium end-to-end tests (Tests/BrowserTests).
 test-browser:
