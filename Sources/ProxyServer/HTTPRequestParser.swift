@@ -200,6 +200,55 @@ package struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// Best effort, for the answer to a request this parser refused: the method, target and
+    /// CORS-relevant headers of the head at the start of `buffer`, read leniently (any line
+    /// break, first 32 KiB), so a 400 or 431 can carry the CORS headers SPEC 3 asks for.
+    /// nil when not even a request line can be made out.
+    package static func salvageHead(_ buffer: ByteBuffer) -> RequestHead? {
+        buffer.withUnsafeReadableBytes { bytes -> RequestHead? in
+            let limit = min(bytes.count, maxHeadSize)
+            var lines: [Range<Int>] = []
+            var start = 0
+            var i = 0
+            while i < limit {
+                let b = bytes[i]
+                // CRLF, bare LF and bare CR all end a line here.
+                if b == 0x0A || (b == 0x0D && (i + 1 >= limit || bytes[i + 1] != 0x0A)) {
+                    let end = b == 0x0A && i > start && bytes[i - 1] == 0x0D ? i - 1 : i
+                    if end > start {
+                        lines.append(start..<end)
+                    } else if !lines.isEmpty {
+                        break  // the blank line: end of the head
+                    }
+                    start = i + 1
+                }
+                i += 1
+            }
+            if start < limit && lines.isEmpty { lines.append(start..<limit) }
+            if start < limit, let last = lines.last, last.upperBound < start { lines.append(start..<limit) }
+            guard let requestLine = lines.first else { return nil }
+            let parts = UnsafeRawBufferPointer(rebasing: bytes[requestLine]).split(separator: 0x20)
+            guard parts.count == 3, parts[1].first == UInt8(ascii: "/") else { return nil }
+            var headers: [(name: String, value: String)] = []
+            for line in lines.dropFirst() {
+                let text = UnsafeRawBufferPointer(rebasing: bytes[line])
+                guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { continue }
+                let name = String(decoding: text[..<colon], as: UTF8.self)
+                switch name.lowercased() {
+                case "origin", "host", "access-control-request-method", "access-control-request-headers",
+                    "access-control-request-private-network":
+                    headers.append((name, String(String(decoding: text[(colon + 1)...], as: UTF8.self).trimmingSpaces())))
+                default:
+                    continue
+                }
+            }
+            return RequestHead(
+                method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self),
+                versionMinor: 1, headers: headers, body: .none, keepAlive: false, expectContinue: false,
+                isUpgrade: false)
+        }
+    }
+
     // MARK: - Head
 
     /// Index just past `\r\n\r\n`, scanning from `from`.

@@ -31,7 +31,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var generation = 0
     private var exchange: Exchange?
     private var readPending = false
-    private var timer: Scheduled<Void>?
+    // One connection timer. Re-arming per request only moves `timerDeadline`; the
+    // scheduled task re-checks it when it fires, so the event loop's timer heap is
+    // not touched on every request.
+    private var timerKind: TimerKind?
+    private var timerDeadline = NIODeadline.distantFuture
+    private var timerTask: Scheduled<Void>?
+    private var timerTaskDeadline = NIODeadline.distantFuture
 
     /// What the response needs to remember about its request.
     private struct Exchange {
@@ -77,7 +83,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        timerTask?.cancel()
+        timerTask = nil
         self.context = nil
     }
 
@@ -98,7 +105,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        timerKind = nil
+        timerTask?.cancel()
+        timerTask = nil
         if machine.clientClosed() == .cancelAndClose {
             cancelTransfer()
             finishExchange(status: 499, note: "client closed")
@@ -166,7 +175,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             guard let part else { break }
             switch part {
             case .head(let head):
-                timer?.cancel()
+                timerKind = nil
                 handleHead(head, context: context)
             case .body(let body):
                 handleBody(body, context: context)
@@ -185,84 +194,83 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         releaseReadIfPossible(context: context)
     }
 
-    /// 400 or 431: the request could not be understood. The connection closes.
+    /// 400 or 431: the request could not be understood. The connection closes. The answer
+    /// carries the CORS headers a success would have had for that origin (SPEC 3), so a
+    /// script can read the status.
     private func rejectMalformed(context: ChannelHandlerContext, error: HTTPParseError) {
-        guard machine.acceptsNewRequest else {
-            // Mid-body: the exchange cannot be answered cleanly any more.
+        logger.info(
+            "malformed request", metadata: ["http.status": "\(error.status)", "cors.detail": "\(error.detail)"])
+        let text = "\(error.status == 431 ? "request head too large" : "malformed request"): \(error.detail)\n"
+        switch machine.state {
+        case .idle:
+            // Refused at the head: decide as well as the bytes allow, for the headers only.
+            var decision = Decision.passThrough
+            if let head = HTTPRequestParser.salvageHead(input) {
+                let config = server.config
+                let route = config.route(for: head.path)
+                decision = config.decide(Self.facts(from: head, scheme: server.scheme), route: route)
+                exchange = Exchange(
+                    route: route, routeLabel: route?.label ?? "-", decision: decision, kind: .actual,
+                    outcome: decision.outcome, origin: nil, method: head.method, target: head.target,
+                    keepAlive: false, started: .now())
+                server.metrics.requestStarted()
+            }
+            _ = machine.clientClosed()
+            writeLocalResponse(
+                status: error.status, lines: Self.plainTextHeaders(errorHeaders(decision), body: text), body: text,
+                close: true, note: error.detail, fromParser: false, context: context)
+        case .waiting:
+            // A broken request body before the upstream answered: 400 with this request's headers.
+            cancelTransfer()
+            _ = machine.clientClosed()
+            let decision = exchange?.decision ?? .passThrough
+            writeLocalResponse(
+                status: error.status, lines: Self.plainTextHeaders(errorHeaders(decision), body: text), body: text,
+                close: true, note: error.detail, fromParser: false, context: context)
+        case .streaming, .closed:
+            // The response has started: only closing is honest.
             _ = machine.clientClosed()
             cancelTransfer()
             finishExchange(status: 400, note: error.detail)
             context.close(promise: nil)
-            return
         }
-        _ = machine.clientClosed()
-        logger.info(
-            "malformed request", metadata: ["http.status": "\(error.status)", "cors.detail": "\(error.detail)"])
-        var headers: [(name: String, value: String)] = [("Content-Type", "text/plain; charset=utf-8")]
-        let body = "\(error.status == 431 ? "request head too large" : "malformed request"): \(error.detail)\n"
-        headers.append(("Content-Length", String(body.utf8.count)))
-        headers.append(("Connection", "close"))
-        var buffer = context.channel.allocator.buffer(capacity: 256)
-        ResponseWriter.writeHead(into: &buffer, status: error.status, headers: headers)
-        buffer.writeString(body)
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+    }
+
+    /// `fields` plus `Content-Type` and `Content-Length` for a short text body.
+    private static func plainTextHeaders(_ fields: [HeaderField], body: String) -> [(name: String, value: String)] {
+        var lines = fields.map { (name: $0.name, value: $0.value) }
+        lines.append(("Content-Type", "text/plain; charset=utf-8"))
+        lines.append(("Content-Length", String(body.utf8.count)))
+        return lines
     }
 
     private func handleHead(_ head: RequestHead, context: ChannelHandlerContext) {
         let config = server.config
-        let started = NIODeadline.now()
-        let path = head.path
-        let route = config.route(for: path)
+        let route = config.route(for: head.path)
         let facts = Self.facts(from: head, scheme: server.scheme)
         let decision = config.decide(facts, route: route)
-        let routeLabel = route?.label ?? "-"
         let isPreflight: Bool
         if case .preflight = decision { isPreflight = true } else {
             isPreflight = head.method == "OPTIONS" && facts.requestMethod != nil
         }
-        let kind: RequestKind = isPreflight ? .preflight : .actual
-        var routeLogger = logger
-        routeLogger[metadataKey: "cors.route"] = "\(routeLabel)"
-
-        var exchange = Exchange(
-            route: route, routeLabel: routeLabel, decision: decision, kind: kind, outcome: .allowed,
-            origin: facts.origins.first, method: head.method, target: head.target,
-            keepAlive: head.keepAlive && !machine.isDraining, started: started)
+        exchange = Exchange(
+            route: route, routeLabel: route?.label ?? "-", decision: decision,
+            kind: isPreflight ? .preflight : .actual, outcome: decision.outcome, origin: facts.origins.first,
+            method: head.method, target: head.target, keepAlive: head.keepAlive && !machine.isDraining,
+            started: .now())
         server.metrics.requestStarted()
 
         switch decision {
         case .preflight(let status, let headers):
-            exchange.outcome = .allowed
-            self.exchange = exchange
             answerLocally(status: status, headers: headers, body: nil, head: head, context: context)
         case .deny(let status, let headers, let denial):
-            exchange.outcome = status == 404 ? .noRoute : .denied(denial ?? Denial(.originNotAllowed, ""))
-            self.exchange = exchange
-            if let denial {
-                routeLogger.info(
-                    "request denied",
-                    metadata: [
-                        "cors.origin": "\(facts.origins.joined(separator: " | "))", "cors.reason": "\(denial.reason.rawValue)",
-                        "cors.detail": "\(denial.detail)", "http.status": "\(status)",
-                    ])
-            }
-            let body: String? = status == 404 ? "no route for \(String(path))\n" : nil
+            if let denial { logDenial(denial, facts: facts, status: status, reported: false) }
+            let body: String? = status == 404 ? "no route for \(String(head.path))\n" : nil
             answerLocally(status: status, headers: headers, body: body, head: head, context: context)
         case .passThrough:
-            exchange.outcome = .passthrough
-            self.exchange = exchange
             forward(head, route: route, facts: facts, context: context)
         case .forward(_, _, _, let outcome):
-            exchange.outcome = outcome
-            self.exchange = exchange
-            if case .reported(let denial) = outcome {
-                routeLogger.warning(
-                    "request not allowed, forwarded (enforce report)",
-                    metadata: [
-                        "cors.origin": "\(facts.origins.joined(separator: " | "))", "cors.reason": "\(denial.reason.rawValue)",
-                        "cors.detail": "\(denial.detail)",
-                    ])
-            }
+            if case .reported(let denial) = outcome { logDenial(denial, facts: facts, status: nil, reported: true) }
             if head.isUpgrade {
                 // Upgrades (WebSocket) are not proxied yet (SPEC 3): 501, nothing forwarded.
                 answerLocally(
@@ -271,6 +279,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             forward(head, route: route, facts: facts, context: context)
+        }
+    }
+
+    /// One line per denial with its reason code and words (`info`; `warning` under `enforce report`).
+    private func logDenial(_ denial: Denial, facts: RequestFacts, status: Int?, reported: Bool) {
+        var metadata: Logger.Metadata = [
+            "cors.route": "\(exchange?.routeLabel ?? "-")", "cors.origin": "\(facts.origins.joined(separator: " | "))",
+            "cors.reason": "\(denial.reason.rawValue)", "cors.detail": "\(denial.detail)",
+        ]
+        if let status { metadata["http.status"] = "\(status)" }
+        if reported {
+            logger.warning("request not allowed, forwarded (enforce report)", metadata: metadata)
+        } else {
+            logger.info("request denied", metadata: metadata)
         }
     }
 
@@ -391,7 +413,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func handleEnd(context: ChannelHandlerContext) {
         if machine.requestEnd() == .endBody {
-            timer?.cancel()
+            timerKind = nil
             transfer?.endBody()
         }
     }
@@ -514,14 +536,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A proxy-made 413/502/504 with the CORS headers the request would have had.
     private func respondWithError(status: Int, detail: String, close: Bool, context: ChannelHandlerContext) {
-        let decision = exchange?.decision ?? .passThrough
-        var lines: [(name: String, value: String)] = errorHeaders(decision).map { ($0.name, $0.value) }
         let body = "\(status) \(ResponseWriter.reason(status)): \(detail)\n"
-        lines.append(("Content-Type", "text/plain; charset=utf-8"))
-        lines.append(("Content-Length", String(body.utf8.count)))
         writeLocalResponse(
-            status: status, lines: lines, body: body, close: close || machine.isDraining, note: detail,
-            fromParser: false, context: context)
+            status: status, lines: Self.plainTextHeaders(errorHeaders(exchange?.decision ?? .passThrough), body: body),
+            body: body, close: close || machine.isDraining, note: detail, fromParser: false, context: context)
     }
 
     private func cancelTransfer() {
@@ -570,12 +588,34 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func arm(_ kind: TimerKind, context: ChannelHandlerContext) {
-        timer?.cancel()
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let delay: TimeAmount = kind == .head ? Self.headTimeout : Self.idleTimeout
-        timer = context.eventLoop.scheduleTask(in: delay) {
-            bound.value.timerFired(kind)
+        timerKind = kind
+        timerDeadline = .now() + delay
+        // Only a deadline earlier than the pending task's needs a new task.
+        if timerTask == nil || timerDeadline < timerTaskDeadline {
+            scheduleTimerTask(context: context)
         }
+    }
+
+    private func scheduleTimerTask(context: ChannelHandlerContext) {
+        timerTask?.cancel()
+        timerTaskDeadline = timerDeadline
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timerTask = context.eventLoop.scheduleTask(deadline: timerDeadline) {
+            bound.value.timerTaskRan()
+        }
+    }
+
+    private func timerTaskRan() {
+        timerTask = nil
+        guard let kind = timerKind, let context else { return }
+        if NIODeadline.now() < timerDeadline {
+            // Re-armed since this task was scheduled: wait for the new deadline.
+            scheduleTimerTask(context: context)
+            return
+        }
+        timerKind = nil
+        timerFired(kind)
     }
 
     private func armIdleTimer(context: ChannelHandlerContext) { arm(.idle, context: context) }
@@ -625,5 +665,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         return facts
+    }
+}
+
+extension Decision {
+    /// The `outcome` metric label this decision counts under.
+    fileprivate var outcome: Outcome {
+        switch self {
+        case .passThrough: return .passthrough
+        case .preflight: return .allowed
+        case .forward(_, _, _, let outcome): return outcome
+        case .deny(let status, _, let denial):
+            guard let denial, status != 404 else { return .noRoute }
+            return .denied(denial)
+        }
     }
 }

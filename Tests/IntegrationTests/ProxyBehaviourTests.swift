@@ -212,10 +212,26 @@ final class ProxyBehaviourTests {
         #expect(try upstream.receivedTargets().isEmpty)
     }
 
-    @Test func hugeHeadIs431() throws {
+    @Test func hugeHeadIs431WithCORSHeaders() throws {
         let client = proxy.client()
-        try client.send("GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 40000))\r\n\r\n")
-        #expect(try client.readResponse().status == 431)
+        try client.send("GET /api/x HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nX-Big: \(String(repeating: "b", count: 40000))\r\n\r\n")
+        let r = try client.readResponse()
+        #expect(r.status == 431)
+        #expect(r.values("Access-Control-Allow-Origin") == [app])
+        #expect(r.value("Vary")?.contains("Origin") == true)
+    }
+
+    @Test func malformedRequestFromAnAllowedOriginIs400WithCORSHeaders() throws {
+        let client = proxy.client()
+        try client.send("POST /api/items HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+        let r = try client.readResponse()
+        #expect(r.status == 400)
+        #expect(r.values("Access-Control-Allow-Origin") == [app])
+        let denied = proxy.client()
+        try denied.send("POST /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nX: a\r\n b\r\n\r\n")
+        let d = try denied.readResponse()
+        #expect(d.status == 400)
+        #expect(d.corsHeaders.isEmpty)
     }
 
     @Test func keepAliveBothSides() throws {
