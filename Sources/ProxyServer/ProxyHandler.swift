@@ -31,6 +31,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var generation = 0
     private var exchange: Exchange?
     private var readPending = false
+    private var flushScheduled = false
     // One connection timer. Re-arming per request only moves `timerDeadline`; the
     // scheduled task re-checks it when it fires, so the event loop's timer heap is
     // not touched on every request.
@@ -302,25 +303,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return varyOrigin ? add + [HeaderField("Vary", "Origin")] : add
     }
 
-    /// Writes a complete local response. A request body that was announced is
-    /// not read: the connection closes after the answer.
+    /// Writes a complete local response (preflight, denial, 404, 501). A request body
+    /// that was announced is not read: the connection closes after the answer.
+    /// Rendered straight into the buffer: this is the preflight hot path.
     private func answerLocally(
         status: Int, headers: [HeaderField], body: String?, head: RequestHead, context: ChannelHandlerContext
     ) {
-        let hasBody = head.body != .none
-        let close = !head.keepAlive || hasBody || machine.isDraining
-        var lines: [(name: String, value: String)] = []
-        lines.reserveCapacity(headers.count + 3)
-        for field in headers { lines.append((field.name, field.value)) }
-        if let body {
-            lines.append(("Content-Type", "text/plain; charset=utf-8"))
-            lines.append(("Content-Length", String(body.utf8.count)))
-        } else if status != 204 && !lines.contains(where: { $0.name == "Content-Length" }) {
-            lines.append(("Content-Length", "0"))
+        let close = !head.keepAlive || head.body != .none || machine.isDraining
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        ResponseWriter.writeStatusLine(into: &buffer, status: status)
+        var hasLength = false
+        for field in headers {
+            ResponseWriter.writeHeader(into: &buffer, field.name, field.value)
+            if field.name == "Content-Length" { hasLength = true }
         }
+        if let body {
+            buffer.writeStaticString("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+            buffer.writeString(String(body.utf8.count))
+            buffer.writeStaticString("\r\n")
+        } else if status != 204 && !hasLength {
+            // 204 carries no Content-Length (SPEC 3); everything else says its empty body is empty.
+            buffer.writeStaticString("Content-Length: 0\r\n")
+        }
+        if close { buffer.writeStaticString("Connection: close\r\n") }
+        buffer.writeStaticString("\r\n")
+        if let body, head.method != "HEAD" { buffer.writeString(body) }
         // Called while parsing: the parse loop goes on by itself, the read-complete flush sends it.
-        writeLocalResponse(
-            status: status, lines: lines, body: body, close: close, note: nil, fromParser: true, context: context)
+        finishLocalResponse(buffer, status: status, close: close, note: nil, fromParser: true, context: context)
     }
 
     /// Writes a response the proxy made itself, records the exchange, then closes the
@@ -334,6 +343,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var buffer = context.channel.allocator.buffer(capacity: 512)
         ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
         if let body, exchange?.method != "HEAD" { buffer.writeString(body) }
+        finishLocalResponse(buffer, status: status, close: close, note: note, fromParser: fromParser, context: context)
+    }
+
+    /// Sends a rendered local response, records the exchange, then closes or waits for the next request.
+    private func finishLocalResponse(
+        _ buffer: ByteBuffer, status: Int, close: Bool, note: String?, fromParser: Bool, context: ChannelHandlerContext
+    ) {
         exchange?.status = status
         exchange?.bytesOut += Int64(buffer.readableBytes)
         finishExchange(status: status, note: note)
@@ -512,7 +528,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
         exchange.bytesOut += Int64(buffer.readableBytes)
         self.exchange = exchange
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        flushSoon(context: context)
+    }
+
+    /// Flushes once after the current batch of upstream events, so a small response's
+    /// head, body and end leave in one `writev` instead of one syscall each.
+    private func flushSoon(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = bound.value
+            handler.flushScheduled = false
+            handler.context?.flush()
+        }
     }
 
     private func writeBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
@@ -527,10 +557,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(body), promise: nil)
             var crlf = context.channel.allocator.buffer(capacity: 2)
             crlf.writeStaticString("\r\n")
-            context.writeAndFlush(wrapOutboundOut(crlf), promise: nil)
+            context.write(wrapOutboundOut(crlf), promise: nil)
         } else {
-            context.writeAndFlush(wrapOutboundOut(body), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
         }
+        flushSoon(context: context)
         transfer?.consumed(count)
     }
 

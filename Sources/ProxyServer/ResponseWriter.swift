@@ -35,15 +35,37 @@ package enum ResponseWriter {
         }
     }
 
+    /// Writes `HTTP/1.1 STATUS REASON\r\n`: the statuses the proxy makes itself come
+    /// from static strings, others are rendered.
+    package static func writeStatusLine(into buffer: inout ByteBuffer, status: Int) {
+        switch status {
+        case 200: buffer.writeStaticString("HTTP/1.1 200 OK\r\n")
+        case 204: buffer.writeStaticString("HTTP/1.1 204 No Content\r\n")
+        case 403: buffer.writeStaticString("HTTP/1.1 403 Forbidden\r\n")
+        case 404: buffer.writeStaticString("HTTP/1.1 404 Not Found\r\n")
+        default:
+            buffer.writeStaticString("HTTP/1.1 ")
+            buffer.writeString(String(status))
+            buffer.writeStaticString(" ")
+            buffer.writeString(reason(status))
+            buffer.writeStaticString("\r\n")
+        }
+    }
+
+    /// Writes one `Name: value` line.
+    @inline(__always)
+    package static func writeHeader(into buffer: inout ByteBuffer, _ name: String, _ value: String) {
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+    }
+
     /// Writes `HTTP/1.1 STATUS REASON`, the headers and the blank line.
     package static func writeHead(
         into buffer: inout ByteBuffer, status: Int, headers: [(name: String, value: String)]
     ) {
-        buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeString(String(status))
-        buffer.writeStaticString(" ")
-        buffer.writeString(reason(status))
-        buffer.writeStaticString("\r\n")
+        writeStatusLine(into: &buffer, status: status)
         for (name, value) in headers {
             buffer.writeString(name)
             buffer.writeStaticString(": ")
