@@ -139,8 +139,14 @@ cat <<EOF
 EOF
 
 # Until Ctrl-C, or until one of the servers dies.
+status=0
 while kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; do
-  wait -n "${pids[@]}" 2>/dev/null || true
+  wait -n "${pids[@]}" 2>/dev/null && status=0 || status=$?
 done
-echo "run-demo: a server exited unexpectedly; logs in $LOGS" >&2
+# Ctrl-C in a terminal reaches the servers too: they stop cleanly (exit 0, or 130/143
+# when killed by the signal). Anything else is a crash worth reporting.
+case $status in
+  0 | 130 | 143) cleanup; exit 0 ;;
+esac
+echo "run-demo: a server exited unexpectedly (status $status); logs in $LOGS" >&2
 exit 1
