@@ -20,6 +20,8 @@ enum ListField: String, CaseIterable {
 /// A list directive's values in one block, and where its `*` was written.
 struct ListSpec {
     var items: [String] = []
+    /// `items` as compared for duplicates (lowercased for header names), for linear de-duplication.
+    var seenItems: Set<String> = []
     var origins: [(entry: OriginEntry, location: SourceLocation)] = []
     var star: SourceLocation?
 }
@@ -43,8 +45,10 @@ struct CORSLayer {
     /// Applies this layer over `settings`; a list given here replaces the inherited one.
     func apply(to settings: inout CORSSettings) {
         if let spec = lists[.allowOrigin] {
+            // Linear de-duplication: a conf may list thousands of origins.
+            var seen = Set<OriginEntry>()
             var unique: [OriginEntry] = []
-            for (entry, _) in spec.origins where !unique.contains(entry) { unique.append(entry) }
+            for (entry, _) in spec.origins where seen.insert(entry).inserted { unique.append(entry) }
             settings.allowOrigin = unique
         }
         if let spec = lists[.allowMethods] { settings.allowMethods = spec.tokenList }

@@ -39,11 +39,8 @@ extension ConfigParser {
                     continue
                 }
                 // Methods are case-sensitive; header names are compared case-insensitively.
-                let duplicate =
-                    isMethod
-                    ? spec.items.contains(token.text)
-                    : spec.items.contains { $0.lowercased() == token.text.lowercased() }
-                if !duplicate { spec.items.append(token.text) }
+                let key = isMethod ? token.text : token.text.lowercased()
+                if spec.seenItems.insert(key).inserted { spec.items.append(token.text) }
             }
             layer.lists[field] = spec
         case "allow_credentials":
