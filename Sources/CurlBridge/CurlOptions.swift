@@ -46,6 +46,8 @@ struct PointerOption {
     static let writeData = PointerOption(raw: CURLOPT_WRITEDATA)
     static let headerData = PointerOption(raw: CURLOPT_HEADERDATA)
     static let readData = PointerOption(raw: CURLOPT_READDATA)
+    static let sockoptData = PointerOption(raw: CURLOPT_SOCKOPTDATA)
+    static let closeSocketData = PointerOption(raw: CURLOPT_CLOSESOCKETDATA)
 }
 
 /// A `CURLOPT_*` whose argument is a `curl_slist *` curl keeps until the transfer is done.
@@ -65,6 +67,25 @@ struct WriteCallbackOption {
 struct ReadCallbackOption {
     let raw: CURLoption
     static let read = ReadCallbackOption(raw: CURLOPT_READFUNCTION)
+}
+
+/// A socket-option callback option (`curl_sockopt_callback`).
+struct SockoptCallbackOption {
+    let raw: CURLoption
+    static let sockopt = SockoptCallbackOption(raw: CURLOPT_SOCKOPTFUNCTION)
+}
+
+/// A close-socket callback option (`curl_closesocket_callback`).
+struct CloseSocketCallbackOption {
+    let raw: CURLoption
+    static let closeSocket = CloseSocketCallbackOption(raw: CURLOPT_CLOSESOCKETFUNCTION)
+}
+
+/// A `CURLMOPT_*` whose argument is a pointer curl hands back to a callback.
+struct MultiPointerOption {
+    let raw: CURLMoption
+    static let socketData = MultiPointerOption(raw: CURLMOPT_SOCKETDATA)
+    static let timerData = MultiPointerOption(raw: CURLMOPT_TIMERDATA)
 }
 
 /// A `CURLMOPT_*` whose argument is a C `long`.
@@ -140,6 +161,16 @@ struct EasyHandle {
     @discardableResult
     func set(_ option: ReadCallbackOption, _ value: curl_read_callback) -> CURLcode {
         ccurl_setopt_read_fn(raw, option.raw, value)
+    }
+
+    @discardableResult
+    func set(_ option: SockoptCallbackOption, _ value: curl_sockopt_callback) -> CURLcode {
+        ccurl_setopt_sockopt_fn(raw, option.raw, value)
+    }
+
+    @discardableResult
+    func set(_ option: CloseSocketCallbackOption, _ value: curl_closesocket_callback) -> CURLcode {
+        ccurl_setopt_closesocket_fn(raw, option.raw, value)
     }
 }
 

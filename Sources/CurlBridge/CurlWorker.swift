@@ -11,8 +11,11 @@ import Darwin
 
 /// One thread that owns one `CURLM` and runs every transfer started on it.
 ///
-/// Other threads only append commands to the inbox and call `curl_multi_wakeup`;
-/// only the worker thread calls any other curl function. Events reach each
+/// Other threads only append commands to the inbox and wake the worker (an eventfd
+/// on Linux, `curl_multi_wakeup` elsewhere); only the worker thread calls curl.
+/// On Linux the worker waits in `epoll_wait` (`CurlSocketPoller`) and drives curl with
+/// `curl_multi_socket_action`, as curl's `ephiperfifo.c` does; elsewhere with
+/// `curl_multi_perform` + `curl_multi_poll`. Events reach each
 /// transfer's EventLoop batched: one `execute` per transfer per worker turn.
 ///
 /// `@unchecked Sendable`: `inbox`, `lifecycle` (Mutex) and the atomics are shared;
@@ -46,14 +49,18 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     /// Idle handles kept for reuse (`curl_easy_reset` is cheaper than a new handle).
     private static let freeHandleLimit = 64
-    /// Longest `curl_multi_poll` wait: the idle-deadline check runs at least this often.
+    /// Longest wait: the idle-deadline check runs at least this often.
     private static let maxPollMilliseconds: UInt64 = 1000
 
     private let logger: Logger
     private let multi: UnsafeMutableRawPointer?
+    #if os(Linux)
+    /// The worker's epoll set and wakeup eventfd (nil only with `multi`).
+    private let poller: CurlSocketPoller?
+    #endif
     private let maxConnectionIdleSeconds: Int
     private let inbox = Mutex(Inbox())
-    /// Posters between deciding to wake and finishing `curl_multi_wakeup`; the worker waits for 0 before cleanup.
+    /// Posters between deciding to wake and finishing the wakeup; the worker waits for 0 before cleanup.
     private let wakersInFlight = Atomic<Int>(0)
     private let lifecycle = Mutex(Lifecycle.initial)
     private let nextTransferID = Atomic<UInt64>(1)
@@ -64,6 +71,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private var dirty: [CurlTransfer] = []
     private var turnNow: UInt64 = 0
     private var nextIdleCheck: UInt64 = .max
+    /// curl's timer (`CURLMOPT_TIMERFUNCTION`): when to call `socket_action(CURL_SOCKET_TIMEOUT)`.
+    private var curlTimerDeadline: UInt64 = .max
     private var stopping = false
     private var cleanedUp = false
     private let allocator = ByteBufferAllocator()
@@ -78,14 +87,31 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         self.maxConnectionIdleSeconds = maxConnectionIdleSeconds
         _ = CurlGlobal.initialised
         // The thread does not exist yet, so this thread is the multi's only user here.
-        let multi = curl_multi_init()
+        var multi = curl_multi_init()
+        #if os(Linux)
+        let poller = CurlSocketPoller()
+        if poller == nil, let created = multi {
+            curl_multi_cleanup(created)
+            multi = nil
+        }
+        self.poller = poller
+        #endif
         self.multi = multi
         if let multi {
+            #if os(Linux)
+            if let poller {
+                ccurl_multi_setopt_socket_fn(multi, CURLMOPT_SOCKETFUNCTION, curlSocketCallback)
+                ccurl_multi_setopt_ptr(multi, MultiPointerOption.socketData.raw, Unmanaged.passUnretained(poller).toOpaque())
+            }
+            ccurl_multi_setopt_timer_fn(multi, CURLMOPT_TIMERFUNCTION, curlTimerCallback)
+            // Unretained: the multi is cleaned up before the worker goes away.
+            ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, Unmanaged.passUnretained(self).toOpaque())
+            #endif
             ccurl_multi_setopt_long(multi, MultiLongOption.maxConnects.raw, max(1, maxTotalConnections))
             ccurl_multi_setopt_long(multi, MultiLongOption.maxTotalConnections.raw, max(1, maxTotalConnections))
             ccurl_multi_setopt_long(multi, MultiLongOption.maxHostConnections.raw, max(1, maxConnectionsPerHost))
         } else {
-            logger.error("curl_multi_init failed; every upstream exchange on this worker will fail")
+            logger.error("curl_multi_init (or epoll/eventfd) failed; every upstream exchange on this worker will fail")
         }
     }
 
@@ -163,7 +189,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         case .queued:
             break
         case .wake:
+            #if os(Linux)
+            poller?.wake()
+            #else
             if let multi { curl_multi_wakeup(multi) }
+            #endif
             wakersInFlight.subtract(1, ordering: .sequentiallyConsistent)
         case .refused:
             if case .start(let transfer) = command {
@@ -189,6 +219,27 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
         var batch: [Command] = []
         var running: Int32 = 0
+        #if os(Linux)
+        guard let poller else { return }
+        turnNow = monotonicNanoseconds()
+        while true {
+            inbox.withLock { swap(&$0.commands, &batch) }
+            for command in batch { apply(command) }
+            batch.removeAll(keepingCapacity: true)
+            if stopping { break }
+            if curlTimerDeadline <= turnNow {
+                curlTimerDeadline = .max
+                curl_multi_socket_action(multi, ccurl_socket_timeout, 0, &running)
+            }
+            collectFinished(multi)
+            checkIdleDeadlines()
+            flushEvents()
+            poller.wait(timeoutMilliseconds: waitMilliseconds()) { fd, action in
+                curl_multi_socket_action(multi, fd, action, &running)
+            }
+            turnNow = monotonicNanoseconds()
+        }
+        #else
         while true {
             turnNow = monotonicNanoseconds()
             inbox.withLock { swap(&$0.commands, &batch) }
@@ -199,9 +250,15 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             collectFinished(multi)
             checkIdleDeadlines()
             flushEvents()
-            curl_multi_poll(multi, nil, 0, pollTimeoutMilliseconds(), nil)
+            curl_multi_poll(multi, nil, 0, waitMilliseconds(), nil)
         }
+        #endif
         tearDown()
+    }
+
+    /// `CURLMOPT_TIMERFUNCTION`: -1 deletes the timer; 0 means at once.
+    fileprivate func setCurlTimer(_ milliseconds: Int) {
+        curlTimerDeadline = milliseconds < 0 ? .max : turnNow &+ UInt64(milliseconds) * 1_000_000
     }
 
     private func drainInbox() {
@@ -302,6 +359,15 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         check(easy.set(.writeData, context))
         check(easy.set(.header, curlHeaderCallback))
         check(easy.set(.headerData, context))
+        #if os(Linux)
+        if let poller {
+            let pollerContext = Unmanaged.passUnretained(poller).toOpaque()
+            check(easy.set(.sockopt, curlSockoptCallback))
+            check(easy.set(.sockoptData, pollerContext))
+            check(easy.set(.closeSocket, curlCloseSocketCallback))
+            check(easy.set(.closeSocketData, pollerContext))
+        }
+        #endif
         check(easy.set(.url, request.url))
         check(easy.set(.noSignal, 1))
         check(easy.set(.tcpNoDelay, 1))
@@ -432,11 +498,13 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
-    private func pollTimeoutMilliseconds() -> Int32 {
-        let now = monotonicNanoseconds()
-        if nextIdleCheck == .max { return Int32(Self.maxPollMilliseconds) }
-        if nextIdleCheck <= now { return 0 }
-        return Int32(min(Self.maxPollMilliseconds, (nextIdleCheck - now) / 1_000_000 + 1))
+    /// Until the next idle check or curl timer (ms, rounded up), at most `maxPollMilliseconds`.
+    /// Measured from the turn's start: the turn's own work only makes the wait shorter.
+    private func waitMilliseconds() -> Int32 {
+        let deadline = min(nextIdleCheck, curlTimerDeadline)
+        if deadline == .max { return Int32(Self.maxPollMilliseconds) }
+        if deadline <= turnNow { return 0 }
+        return Int32(min(Self.maxPollMilliseconds, (deadline - turnNow + 999_999) / 1_000_000))
     }
 
     /// Restarts the transfer's idle clock (bytes moved, or it was unpaused).
@@ -528,10 +596,18 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         flushEvents()
         for handle in freeHandles { handle.destroy() }
         freeHandles.removeAll()
+        #if os(Linux)
+        // The worker may be in deinit: curl's cleanup must not call back into it.
+        if let multi { ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, nil) }
+        #endif
         if let multi { curl_multi_cleanup(multi) }
+        #if os(Linux)
+        // After the multi: its cleanup closes the cached connections through the poller.
+        poller?.close()
+        #endif
     }
 
-    // MARK: Callbacks (worker thread, inside curl_multi_perform or curl_easy_pause)
+    // MARK: Callbacks (worker thread, inside curl_multi_socket_action/perform or curl_easy_pause)
 
     fileprivate func receiveHeader(_ transfer: CurlTransfer, _ line: UnsafeRawBufferPointer) -> Int {
         transfer.lastActivityNanoseconds = turnNow
@@ -618,6 +694,14 @@ private func curlHeaderCallback(
 ) -> Int {
     guard let transfer = transfer(from: context) else { return 0 }
     return transfer.worker.receiveHeader(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+}
+
+private func curlTimerCallback(
+    _ multi: UnsafeMutableRawPointer?, _ milliseconds: Int, _ context: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let context else { return 0 }
+    Unmanaged<CurlWorker>.fromOpaque(context).takeUnretainedValue().setCurlTimer(milliseconds)
+    return 0
 }
 
 private func curlReadCallback(
