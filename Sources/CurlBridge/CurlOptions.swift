@@ -114,12 +114,6 @@ struct EasyHandle {
         errorBuffer.deallocate()
     }
 
-    /// Clears every option (connections and caches stay with the multi).
-    func reset() {
-        curl_easy_reset(raw)
-        errorBuffer[0] = 0
-    }
-
     /// The error buffer's text, or `fallback` when curl wrote none.
     func errorText(fallback: CURLcode) -> String {
         if errorBuffer[0] != 0 {
@@ -141,6 +135,13 @@ struct EasyHandle {
     @discardableResult
     func set(_ option: StringOption, _ value: String) -> CURLcode {
         value.withCString { ccurl_setopt_str(raw, option.raw, $0) }
+    }
+
+    /// nil restores curl's default.
+    @discardableResult
+    func set(_ option: StringOption, _ value: String?) -> CURLcode {
+        guard let value else { return ccurl_setopt_str(raw, option.raw, nil) }
+        return set(option, value)
     }
 
     @discardableResult

@@ -47,7 +47,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         case queued, wake, refused
     }
 
-    /// Idle handles kept for reuse (`curl_easy_reset` is cheaper than a new handle).
+    /// Idle handles kept for reuse. They keep the options every transfer shares
+    /// (`prepare`); `configure` sets every option that differs, so no `curl_easy_reset`.
     private static let freeHandleLimit = 64
     /// Longest wait: the idle-deadline check runs at least this often.
     private static let maxPollMilliseconds: UInt64 = 1000
@@ -345,20 +346,16 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         logger.trace("upstream transfer started", metadata: ["transfer.id": "\(transfer.id)"])
     }
 
-    /// Applies every option for `transfer` to a clean handle; returns the first failure.
-    private func configure(_ transfer: CurlTransfer, _ easy: EasyHandle) -> CURLcode {
-        let request = transfer.request
-        let context = Unmanaged.passUnretained(transfer).toOpaque()
+    /// The options every transfer shares, set once per new handle; returns the first failure.
+    private func prepare(_ easy: EasyHandle) -> CURLcode {
         var first = CURLE_OK
         func check(_ code: CURLcode) {
             if first.isOK && !code.isOK { first = code }
         }
         check(easy.set(.errorBuffer, UnsafeMutableRawPointer(easy.errorBuffer)))
-        check(easy.set(.privateData, context))
         check(easy.set(.write, curlWriteCallback))
-        check(easy.set(.writeData, context))
         check(easy.set(.header, curlHeaderCallback))
-        check(easy.set(.headerData, context))
+        check(easy.set(.read, curlReadCallback))
         #if os(Linux)
         if let poller {
             let pollerContext = Unmanaged.passUnretained(poller).toOpaque()
@@ -368,7 +365,6 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             check(easy.set(.closeSocketData, pollerContext))
         }
         #endif
-        check(easy.set(.url, request.url))
         check(easy.set(.noSignal, 1))
         check(easy.set(.tcpNoDelay, 1))
         check(easy.set(.tcpKeepAlive, 1))
@@ -382,31 +378,52 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         // An empty proxy ignores http_proxy and friends from the environment.
         check(easy.set(.proxy, ""))
         check(easy.set(.maxAgeConnection, maxConnectionIdleSeconds))
-        if request.connectTimeoutMilliseconds > 0 {
-            check(easy.set(.connectTimeoutMilliseconds, request.connectTimeoutMilliseconds))
-        }
+        return first
+    }
 
+    /// Sets every option that can differ between transfers (a reused handle still holds
+    /// the previous transfer's); returns the first failure.
+    private func configure(_ transfer: CurlTransfer, _ easy: EasyHandle) -> CURLcode {
+        let request = transfer.request
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        var first = CURLE_OK
+        func check(_ code: CURLcode) {
+            if first.isOK && !code.isOK { first = code }
+        }
+        easy.errorBuffer[0] = 0
+        check(easy.set(.privateData, context))
+        check(easy.set(.writeData, context))
+        check(easy.set(.headerData, context))
+        check(easy.set(.readData, context))
+        check(easy.set(.url, request.url))
+        // 0 is curl's default (300 s).
+        check(easy.set(.connectTimeoutMilliseconds, max(0, request.connectTimeoutMilliseconds)))
+
+        // UPLOAD first: setting it also resets the method, which NOBODY and CUSTOMREQUEST then refine.
         let isHead = request.method == "HEAD"
+        var customMethod: String?
         switch (isHead, request.body) {
         case (true, _):
+            check(easy.set(.upload, 0))
             check(easy.set(.noBody, 1))
             transfer.discardsRequestBody = true
         case (false, .none):
-            if request.method != "GET" { check(easy.set(.customRequest, request.method)) }
+            check(easy.set(.upload, 0))
+            check(easy.set(.noBody, 0))
+            if request.method != "GET" { customMethod = request.method }
             transfer.discardsRequestBody = true
         case (false, .length(let length)):
             check(easy.set(.upload, 1))
+            check(easy.set(.noBody, 0))
             check(easy.set(.inFileSizeLarge, max(0, length)))
-            check(easy.set(.read, curlReadCallback))
-            check(easy.set(.readData, context))
-            if request.method != "PUT" { check(easy.set(.customRequest, request.method)) }
+            if request.method != "PUT" { customMethod = request.method }
         case (false, .chunked):
             check(easy.set(.upload, 1))
+            check(easy.set(.noBody, 0))
             check(easy.set(.inFileSizeLarge, -1))
-            check(easy.set(.read, curlReadCallback))
-            check(easy.set(.readData, context))
-            if request.method != "PUT" { check(easy.set(.customRequest, request.method)) }
+            if request.method != "PUT" { customMethod = request.method }
         }
+        check(easy.set(.customRequest, customMethod))
 
         guard let list = Self.headerList(request.headers) else { return CURLE_OUT_OF_MEMORY }
         transfer.headerList = list
@@ -416,39 +433,104 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     /// The request's headers for curl, plus the blanks that stop curl adding its own.
     /// `Content-Length`/`Transfer-Encoding` are left to curl: it frames the body from `RequestBodyFraming`.
+    /// Headers whose name is empty or whose name or value holds CR, LF or NUL are dropped.
+    ///
+    /// One `malloc` holds the nodes and their text (curl only reads a header list): free it
+    /// with `freeHeaderList`, never `curl_slist_free_all`.
     static func headerList(_ headers: [HeaderLine]) -> UnsafeMutablePointer<curl_slist>? {
-        var list: UnsafeMutablePointer<curl_slist>?
-        var sawAccept = false
-        var sawExpect = false
-        func add(_ line: String) -> Bool {
-            guard let longer = curl_slist_append(list, line) else { return false }
-            list = longer
+        let blanks: [StaticString] = ["Accept:", "Expect:"]
+        var textCapacity = 16  // both blanks with their NULs
+        for header in headers { textCapacity += header.name.utf8.count + header.value.utf8.count + 3 }
+        let nodeCapacity = headers.count + blanks.count
+        let nodeBytes = nodeCapacity * MemoryLayout<curl_slist>.stride
+        guard let block = malloc(nodeBytes + textCapacity) else { return nil }
+        let nodes = block.bindMemory(to: curl_slist.self, capacity: nodeCapacity)
+        let text = (block + nodeBytes).bindMemory(to: UInt8.self, capacity: textCapacity)
+        var nodeCount = 0
+        var used = 0
+
+        func link(_ start: Int) {
+            nodes[nodeCount] = curl_slist(
+                data: UnsafeMutableRawPointer(text + start).assumingMemoryBound(to: CChar.self), next: nil)
+            if nodeCount > 0 { nodes[nodeCount - 1].next = nodes + nodeCount }
+            nodeCount += 1
+        }
+        /// Copies `s` at `used`; false (nothing kept) when it holds CR, LF or NUL.
+        func copy(_ s: String) -> Bool {
+            var end = used
+            for byte in s.utf8 {
+                if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 { return false }
+                text[end] = byte
+                end += 1
+            }
+            used = end
             return true
         }
+
+        var sawAccept = false
+        var sawExpect = false
         for header in headers {
             let name = header.name
-            if name.isEmpty || Self.containsLineBreak(name) || Self.containsLineBreak(header.value) { continue }
-            if asciiCaseInsensitiveEquals(name, "content-length") || asciiCaseInsensitiveEquals(name, "transfer-encoding") {
-                continue
-            }
-            if asciiCaseInsensitiveEquals(name, "accept") { sawAccept = true }
-            if asciiCaseInsensitiveEquals(name, "expect") { sawExpect = true }
+            if name.isEmpty || Self.isFramingHeader(name) { continue }
+            let start = used
             // `Name;` is curl's spelling of a header with an empty value (`Name:` would delete it).
-            let line = header.value.isEmpty ? name + ";" : name + ": " + header.value
-            guard add(line) else {
-                curl_slist_free_all(list)
-                return nil
+            guard copy(name) else { continue }
+            if header.value.isEmpty {
+                text[used] = UInt8(ascii: ";")
+                used += 1
+            } else {
+                text[used] = UInt8(ascii: ":")
+                text[used + 1] = UInt8(ascii: " ")
+                used += 2
+                guard copy(header.value) else {
+                    used = start
+                    continue
+                }
             }
+            text[used] = 0
+            used += 1
+            link(start)
+            if Self.equalsIgnoringCase(name, "accept") { sawAccept = true }
+            if Self.equalsIgnoringCase(name, "expect") { sawExpect = true }
         }
-        if (!sawAccept && !add("Accept:")) || (!sawExpect && !add("Expect:")) {
-            curl_slist_free_all(list)
-            return nil
+        for (blank, saw) in zip(blanks, [sawAccept, sawExpect]) where !saw {
+            let start = used
+            blank.withUTF8Buffer { bytes in
+                UnsafeMutableRawPointer(text + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                used += bytes.count
+            }
+            text[used] = 0
+            used += 1
+            link(start)
         }
-        return list
+        return nodes
     }
 
-    private static func containsLineBreak(_ s: String) -> Bool {
-        s.utf8.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 }
+    /// Frees a list made by `headerList`.
+    static func freeHeaderList(_ list: UnsafeMutablePointer<curl_slist>) {
+        free(UnsafeMutableRawPointer(list))
+    }
+
+    private static func isFramingHeader(_ name: String) -> Bool {
+        equalsIgnoringCase(name, "content-length") || equalsIgnoringCase(name, "transfer-encoding")
+    }
+
+    /// ASCII case-insensitive equality without allocating; other lengths are rejected first
+    /// (O(1) for native strings).
+    private static func equalsIgnoringCase(_ a: String, _ b: StaticString) -> Bool {
+        guard a.utf8.count == b.utf8CodeUnitCount else { return false }
+        return b.withUTF8Buffer { bytes in
+            var i = 0
+            for x in a.utf8 {
+                let y = bytes[i]
+                i += 1
+                if x == y { continue }
+                let lx = x >= 65 && x <= 90 ? x | 0x20 : x
+                let ly = y >= 65 && y <= 90 ? y | 0x20 : y
+                if lx != ly { return false }
+            }
+            return true
+        }
     }
 
     private func collectFinished(_ multi: UnsafeMutableRawPointer) {
@@ -545,20 +627,24 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         guard transfer.inMulti, let easy = transfer.easy, let multi else { return }
         if forbidReuse { easy.set(.forbidReuse, 1) }
         curl_multi_remove_handle(multi, easy.raw)
+        if forbidReuse { easy.set(.forbidReuse, 0) }
         transfer.inMulti = false
         transfers[transfer.id] = nil
         releaseResources(transfer)
     }
 
     private func releaseResources(_ transfer: CurlTransfer) {
+        if let easy = transfer.easy {
+            // curl keeps the list's pointer until the next transfer sets its own.
+            if transfer.headerList != nil { easy.set(.httpHeader, nil) }
+        }
         if let list = transfer.headerList {
-            curl_slist_free_all(list)
+            Self.freeHeaderList(list)
             transfer.headerList = nil
         }
         if let easy = transfer.easy {
             transfer.easy = nil
             if freeHandles.count < Self.freeHandleLimit && !stopping {
-                easy.reset()
                 freeHandles.append(easy)
             } else {
                 easy.destroy()
@@ -569,7 +655,12 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     private func takeHandle() -> EasyHandle? {
         if let handle = freeHandles.popLast() { return handle }
-        return EasyHandle.make()
+        guard let handle = EasyHandle.make() else { return nil }
+        guard prepare(handle).isOK else {
+            handle.destroy()
+            return nil
+        }
+        return handle
     }
 
     /// Refuses new commands, fails what is left, frees curl's state. Runs once, on the worker
@@ -709,21 +800,4 @@ private func curlReadCallback(
 ) -> Int {
     guard let transfer = transfer(from: context) else { return Int(CURL_READFUNC_ABORT) }
     return transfer.worker.sendBody(transfer, UnsafeMutableRawBufferPointer(start: data, count: size * count))
-}
-
-/// ASCII case-insensitive equality without allocating (header names).
-func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    var i = a.utf8.makeIterator()
-    var j = b.utf8.makeIterator()
-    while true {
-        switch (i.next(), j.next()) {
-        case (nil, nil): return true
-        case (let x?, let y?):
-            if x == y { continue }
-            let lx = x >= 65 && x <= 90 ? x | 0x20 : x
-            let ly = y >= 65 && y <= 90 ? y | 0x20 : y
-            if lx != ly { return false }
-        default: return false
-        }
-    }
 }

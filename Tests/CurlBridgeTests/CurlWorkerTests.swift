@@ -188,6 +188,46 @@ struct CurlWorkerTests {
         }
     }
 
+    /// Handles are reused without `curl_easy_reset`: each transfer must set everything it
+    /// differs in (method, upload, NOBODY, headers), whatever ran on the handle before.
+    @Test func reusedHandleCarriesNothingOver() async throws {
+        let bad = [
+            HeaderLine("X-Split", "a\r\nInjected: 1"), HeaderLine("X\nName", "v"), HeaderLine("", "v"),
+            HeaderLine("X-Nul", "a\u{0}b"), HeaderLine("Transfer-Encoding", "chunked"), HeaderLine("X-Kept", "k"),
+            HeaderLine("ACCEPT", "*/*"),
+        ]
+        let steps: [(String, RequestBodyFraming, [HeaderLine])] = [
+            ("POST", .chunked, [HeaderLine("X-A", "1")]), ("HEAD", .none, []), ("GET", .none, bad),
+            ("PUT", .length(9), []), ("DELETE", .none, [HeaderLine("X-Empty", "")]), ("GET", .none, []),
+            ("HEAD", .none, []), ("GET", .none, []),
+        ]
+        try await withWorker { worker, upstream in
+            for (method, framing, headers) in steps {
+                var options = ExchangeOptions()
+                switch framing {
+                case .length(let n): options.upload = Int(n)
+                case .chunked: options.upload = 50
+                case .none: break
+                }
+                let (outcome, _) = try await exchange(
+                    worker, request(upstream.url("/echo"), method: method, headers: headers, body: framing),
+                    options: options)
+                #expect(outcome.status == 200, "\(method)")
+                if method == "HEAD" { #expect(outcome.bodyBytes == 0) }
+            }
+            let seen = upstream.record.requests
+            #expect(seen.map(\.method) == steps.map(\.0))
+            guard seen.count == steps.count else { return }
+            #expect(seen.map(\.bodyLength) == [50, 0, 0, 9, 0, 0, 0, 0])
+            let headers = seen.map { $0.headers.filter { $0.name != "Host" } }
+            #expect(headers[0].contains(HeaderLine("X-A", "1")))
+            #expect(headers[2] == [HeaderLine("X-Kept", "k"), HeaderLine("ACCEPT", "*/*")])
+            #expect(headers[4] == [HeaderLine("X-Empty", "")])
+            for index in [1, 5, 7] { #expect(headers[index].isEmpty, "\(index): \(headers[index])") }
+            #expect(upstream.record.accepted.load(ordering: .relaxed) == 1)
+        }
+    }
+
     @Test func responseHeadsAsReceived() async throws {
         try await withWorker { worker, upstream in
             let (repeated, _) = try await exchange(worker, request(upstream.url("/repeat")))
