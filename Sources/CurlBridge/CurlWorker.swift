@@ -50,6 +50,10 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     /// Idle handles kept for reuse. They keep the options every transfer shares
     /// (`prepare`); `configure` sets every option that differs, so no `curl_easy_reset`.
     private static let freeHandleLimit = 64
+    /// `CURLOPT_BUFFERSIZE`: curl's receive buffer, allocated once per handle (handles are
+    /// reused). One read of a download fills up to this (curl's default is 16 KiB); it is
+    /// the receive pool's largest class, so a chunk always fits a pooled block.
+    package static let receiveBufferSize = 1 << ReceiveBufferPool.largestClassShift
     /// Longest wait: the idle-deadline check runs at least this often.
     private static let maxPollMilliseconds: UInt64 = 1000
 
@@ -76,7 +80,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private var curlTimerDeadline: UInt64 = .max
     private var stopping = false
     private var cleanedUp = false
-    private let allocator = ByteBufferAllocator()
+    private let allocator = ReceiveBufferPool.allocator
 
     /// Creates the worker (its thread starts with `start()`); limits apply to this worker's connection cache.
     /// `maxConnectionIdleSeconds` (`CURLOPT_MAXAGE_CONN`) must stay under the upstreams' keep-alive timeout.
@@ -378,6 +382,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         // An empty proxy ignores http_proxy and friends from the environment.
         check(easy.set(.proxy, ""))
         check(easy.set(.maxAgeConnection, maxConnectionIdleSeconds))
+        check(easy.set(.bufferSize, Self.receiveBufferSize))
         return first
     }
 
