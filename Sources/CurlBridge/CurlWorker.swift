@@ -462,13 +462,19 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
         /// Copies `s` at `used`; false (nothing kept) when it holds CR, LF or NUL.
         func copy(_ s: String) -> Bool {
-            var end = used
-            for byte in s.utf8 {
-                if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 { return false }
-                text[end] = byte
-                end += 1
+            let copied = s.utf8.withContiguousStorageIfAvailable { bytes in
+                copyChecked(UnsafeRawBufferPointer(bytes))
             }
-            used = end
+            if let copied { return copied }
+            var bridged = s  // not native UTF-8 (bridged): make it so, once
+            return bridged.withUTF8 { copyChecked(UnsafeRawBufferPointer($0)) }
+        }
+        func copyChecked(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            for byte in bytes where byte <= UInt8(ascii: "\r") {
+                if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 { return false }
+            }
+            if let base = bytes.baseAddress { UnsafeMutableRawPointer(text + used).copyMemory(from: base, byteCount: bytes.count) }
+            used += bytes.count
             return true
         }
 
