@@ -356,6 +356,24 @@ struct CurlWorkerTests {
         #expect(ReceiveBufferPool.idleCount * 8 * 1024 <= 5 * ReceiveBufferPool.retainedBytesPerClass)
     }
 
+    /// An idle pooled connection stays in the worker's epoll set; when the upstream closes it,
+    /// the worker drops it from the set (no busy loop) and curl opens a new one.
+    @Test func upstreamClosingAnIdleConnection() async throws {
+        try await withWorker { worker, upstream in
+            let (first, _) = try await exchange(worker, request(upstream.url("/hello?tag=idle")))
+            #expect(first.bodyString == "hello")
+            let channel = try #require(upstream.record.channel(tag: "idle"))
+            try await channel.close()
+            try await Task.sleep(for: .milliseconds(50))
+            for _ in 0..<3 {
+                let (next, _) = try await exchange(worker, request(upstream.url("/hello")))
+                #expect(next.bodyString == "hello")
+                #expect(next.terminal.error == nil)
+            }
+            #expect(upstream.record.accepted.load(ordering: .relaxed) == 2)
+        }
+    }
+
     @Test func connectionsAreReused() async throws {
         try await withWorker { worker, upstream in
             for _ in 0..<50 {
