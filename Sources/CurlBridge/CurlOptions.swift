@@ -46,6 +46,8 @@ struct PointerOption {
     static let writeData = PointerOption(raw: CURLOPT_WRITEDATA)
     static let headerData = PointerOption(raw: CURLOPT_HEADERDATA)
     static let readData = PointerOption(raw: CURLOPT_READDATA)
+    static let sockoptData = PointerOption(raw: CURLOPT_SOCKOPTDATA)
+    static let closeSocketData = PointerOption(raw: CURLOPT_CLOSESOCKETDATA)
 }
 
 /// A `CURLOPT_*` whose argument is a `curl_slist *` curl keeps until the transfer is done.
@@ -65,6 +67,25 @@ struct WriteCallbackOption {
 struct ReadCallbackOption {
     let raw: CURLoption
     static let read = ReadCallbackOption(raw: CURLOPT_READFUNCTION)
+}
+
+/// A socket-option callback option (`curl_sockopt_callback`).
+struct SockoptCallbackOption {
+    let raw: CURLoption
+    static let sockopt = SockoptCallbackOption(raw: CURLOPT_SOCKOPTFUNCTION)
+}
+
+/// A close-socket callback option (`curl_closesocket_callback`).
+struct CloseSocketCallbackOption {
+    let raw: CURLoption
+    static let closeSocket = CloseSocketCallbackOption(raw: CURLOPT_CLOSESOCKETFUNCTION)
+}
+
+/// A `CURLMOPT_*` whose argument is a pointer curl hands back to a callback.
+struct MultiPointerOption {
+    let raw: CURLMoption
+    static let socketData = MultiPointerOption(raw: CURLMOPT_SOCKETDATA)
+    static let timerData = MultiPointerOption(raw: CURLMOPT_TIMERDATA)
 }
 
 /// A `CURLMOPT_*` whose argument is a C `long`.
@@ -93,12 +114,6 @@ struct EasyHandle {
         errorBuffer.deallocate()
     }
 
-    /// Clears every option (connections and caches stay with the multi).
-    func reset() {
-        curl_easy_reset(raw)
-        errorBuffer[0] = 0
-    }
-
     /// The error buffer's text, or `fallback` when curl wrote none.
     func errorText(fallback: CURLcode) -> String {
         if errorBuffer[0] != 0 {
@@ -122,6 +137,13 @@ struct EasyHandle {
         value.withCString { ccurl_setopt_str(raw, option.raw, $0) }
     }
 
+    /// nil restores curl's default.
+    @discardableResult
+    func set(_ option: StringOption, _ value: String?) -> CURLcode {
+        guard let value else { return ccurl_setopt_str(raw, option.raw, nil) }
+        return set(option, value)
+    }
+
     @discardableResult
     func set(_ option: PointerOption, _ value: UnsafeMutableRawPointer?) -> CURLcode {
         ccurl_setopt_ptr(raw, option.raw, value)
@@ -140,6 +162,16 @@ struct EasyHandle {
     @discardableResult
     func set(_ option: ReadCallbackOption, _ value: curl_read_callback) -> CURLcode {
         ccurl_setopt_read_fn(raw, option.raw, value)
+    }
+
+    @discardableResult
+    func set(_ option: SockoptCallbackOption, _ value: curl_sockopt_callback) -> CURLcode {
+        ccurl_setopt_sockopt_fn(raw, option.raw, value)
+    }
+
+    @discardableResult
+    func set(_ option: CloseSocketCallbackOption, _ value: curl_closesocket_callback) -> CURLcode {
+        ccurl_setopt_closesocket_fn(raw, option.raw, value)
     }
 }
 

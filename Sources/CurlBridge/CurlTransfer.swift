@@ -20,7 +20,10 @@ enum PendingEvent: Sendable {
 ///   curl callbacks); the command inbox `Mutex` orders the hand-over of each command.
 package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     /// Response bytes the EventLoop may hold unconsumed before the worker pauses receiving.
-    static let receiveCredit = 64 * 1024
+    /// Large enough that a fast client keeps a download flowing with a pause/resume round
+    /// trip every few hundred KiB, not every 32 KiB; the per-transfer bound is this plus
+    /// one curl buffer (`CurlWorker.receiveBufferSize`).
+    package static let receiveCredit = 256 * 1024
     /// Receiving resumes once unconsumed bytes drop to this (hysteresis against ping-pong).
     static let resumeThreshold = receiveCredit / 2
 
@@ -134,7 +137,14 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
 
     func appendBody(_ bytes: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) {
         // Taken out first so the buffer stays uniquely referenced: the write appends in place.
-        var body = bodyAccumulator.take() ?? allocator.buffer(capacity: max(bytes.count, 16 * 1024))
+        // A full buffer becomes its own event rather than growing past a pool slab.
+        if let full = bodyAccumulator, full.writableBytes < bytes.count {
+            bodyAccumulator = nil
+            pending.append(.event(.body(full)))
+        }
+        // Sized by the first chunk: a small response costs no 16 KiB buffer; a download's
+        // chunk (one curl read) takes a pool slab.
+        var body = bodyAccumulator.take() ?? allocator.buffer(capacity: bytes.count)
         body.writeBytes(bytes)
         bodyAccumulator = body
     }
@@ -156,3 +166,4 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
         pending.append(item)
     }
 }
+

@@ -11,8 +11,11 @@ import Darwin
 
 /// One thread that owns one `CURLM` and runs every transfer started on it.
 ///
-/// Other threads only append commands to the inbox and call `curl_multi_wakeup`;
-/// only the worker thread calls any other curl function. Events reach each
+/// Other threads only append commands to the inbox and wake the worker (an eventfd
+/// on Linux, `curl_multi_wakeup` elsewhere); only the worker thread calls curl.
+/// On Linux the worker waits in `epoll_wait` (`CurlSocketPoller`) and drives curl with
+/// `curl_multi_socket_action`, as curl's `ephiperfifo.c` does; elsewhere with
+/// `curl_multi_perform` + `curl_multi_poll`. Events reach each
 /// transfer's EventLoop batched: one `execute` per transfer per worker turn.
 ///
 /// `@unchecked Sendable`: `inbox`, `lifecycle` (Mutex) and the atomics are shared;
@@ -44,16 +47,25 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         case queued, wake, refused
     }
 
-    /// Idle handles kept for reuse (`curl_easy_reset` is cheaper than a new handle).
+    /// Idle handles kept for reuse. They keep the options every transfer shares
+    /// (`prepare`); `configure` sets every option that differs, so no `curl_easy_reset`.
     private static let freeHandleLimit = 64
-    /// Longest `curl_multi_poll` wait: the idle-deadline check runs at least this often.
+    /// `CURLOPT_BUFFERSIZE`: curl's receive buffer, allocated once per handle (handles are
+    /// reused). One read of a download fills up to this (curl's default is 16 KiB); it is
+    /// the receive pool's largest class, so a chunk always fits a pooled block.
+    package static let receiveBufferSize = 1 << ReceiveBufferPool.largestClassShift
+    /// Longest wait: the idle-deadline check runs at least this often.
     private static let maxPollMilliseconds: UInt64 = 1000
 
     private let logger: Logger
     private let multi: UnsafeMutableRawPointer?
+    #if os(Linux)
+    /// The worker's epoll set and wakeup eventfd (nil only with `multi`).
+    private let poller: CurlSocketPoller?
+    #endif
     private let maxConnectionIdleSeconds: Int
     private let inbox = Mutex(Inbox())
-    /// Posters between deciding to wake and finishing `curl_multi_wakeup`; the worker waits for 0 before cleanup.
+    /// Posters between deciding to wake and finishing the wakeup; the worker waits for 0 before cleanup.
     private let wakersInFlight = Atomic<Int>(0)
     private let lifecycle = Mutex(Lifecycle.initial)
     private let nextTransferID = Atomic<UInt64>(1)
@@ -64,9 +76,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private var dirty: [CurlTransfer] = []
     private var turnNow: UInt64 = 0
     private var nextIdleCheck: UInt64 = .max
+    /// curl's timer (`CURLMOPT_TIMERFUNCTION`): when to call `socket_action(CURL_SOCKET_TIMEOUT)`.
+    private var curlTimerDeadline: UInt64 = .max
     private var stopping = false
     private var cleanedUp = false
-    private let allocator = ByteBufferAllocator()
+    private let allocator = ReceiveBufferPool.allocator
 
     /// Creates the worker (its thread starts with `start()`); limits apply to this worker's connection cache.
     /// `maxConnectionIdleSeconds` (`CURLOPT_MAXAGE_CONN`) must stay under the upstreams' keep-alive timeout.
@@ -78,14 +92,31 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         self.maxConnectionIdleSeconds = maxConnectionIdleSeconds
         _ = CurlGlobal.initialised
         // The thread does not exist yet, so this thread is the multi's only user here.
-        let multi = curl_multi_init()
+        var multi = curl_multi_init()
+        #if os(Linux)
+        let poller = CurlSocketPoller()
+        if poller == nil, let created = multi {
+            curl_multi_cleanup(created)
+            multi = nil
+        }
+        self.poller = poller
+        #endif
         self.multi = multi
         if let multi {
+            #if os(Linux)
+            if let poller {
+                ccurl_multi_setopt_socket_fn(multi, CURLMOPT_SOCKETFUNCTION, curlSocketCallback)
+                ccurl_multi_setopt_ptr(multi, MultiPointerOption.socketData.raw, Unmanaged.passUnretained(poller).toOpaque())
+            }
+            ccurl_multi_setopt_timer_fn(multi, CURLMOPT_TIMERFUNCTION, curlTimerCallback)
+            // Unretained: the multi is cleaned up before the worker goes away.
+            ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, Unmanaged.passUnretained(self).toOpaque())
+            #endif
             ccurl_multi_setopt_long(multi, MultiLongOption.maxConnects.raw, max(1, maxTotalConnections))
             ccurl_multi_setopt_long(multi, MultiLongOption.maxTotalConnections.raw, max(1, maxTotalConnections))
             ccurl_multi_setopt_long(multi, MultiLongOption.maxHostConnections.raw, max(1, maxConnectionsPerHost))
         } else {
-            logger.error("curl_multi_init failed; every upstream exchange on this worker will fail")
+            logger.error("curl_multi_init (or epoll/eventfd) failed; every upstream exchange on this worker will fail")
         }
     }
 
@@ -163,7 +194,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         case .queued:
             break
         case .wake:
+            #if os(Linux)
+            poller?.wake()
+            #else
             if let multi { curl_multi_wakeup(multi) }
+            #endif
             wakersInFlight.subtract(1, ordering: .sequentiallyConsistent)
         case .refused:
             if case .start(let transfer) = command {
@@ -189,6 +224,27 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
         var batch: [Command] = []
         var running: Int32 = 0
+        #if os(Linux)
+        guard let poller else { return }
+        turnNow = monotonicNanoseconds()
+        while true {
+            inbox.withLock { swap(&$0.commands, &batch) }
+            for command in batch { apply(command) }
+            batch.removeAll(keepingCapacity: true)
+            if stopping { break }
+            if curlTimerDeadline <= turnNow {
+                curlTimerDeadline = .max
+                curl_multi_socket_action(multi, ccurl_socket_timeout, 0, &running)
+            }
+            collectFinished(multi)
+            checkIdleDeadlines()
+            flushEvents()
+            poller.wait(timeoutMilliseconds: waitMilliseconds()) { fd, action in
+                curl_multi_socket_action(multi, fd, action, &running)
+            }
+            turnNow = monotonicNanoseconds()
+        }
+        #else
         while true {
             turnNow = monotonicNanoseconds()
             inbox.withLock { swap(&$0.commands, &batch) }
@@ -199,9 +255,15 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             collectFinished(multi)
             checkIdleDeadlines()
             flushEvents()
-            curl_multi_poll(multi, nil, 0, pollTimeoutMilliseconds(), nil)
+            curl_multi_poll(multi, nil, 0, waitMilliseconds(), nil)
         }
+        #endif
         tearDown()
+    }
+
+    /// `CURLMOPT_TIMERFUNCTION`: -1 deletes the timer; 0 means at once.
+    fileprivate func setCurlTimer(_ milliseconds: Int) {
+        curlTimerDeadline = milliseconds < 0 ? .max : turnNow &+ UInt64(milliseconds) * 1_000_000
     }
 
     private func drainInbox() {
@@ -288,21 +350,25 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         logger.trace("upstream transfer started", metadata: ["transfer.id": "\(transfer.id)"])
     }
 
-    /// Applies every option for `transfer` to a clean handle; returns the first failure.
-    private func configure(_ transfer: CurlTransfer, _ easy: EasyHandle) -> CURLcode {
-        let request = transfer.request
-        let context = Unmanaged.passUnretained(transfer).toOpaque()
+    /// The options every transfer shares, set once per new handle; returns the first failure.
+    private func prepare(_ easy: EasyHandle) -> CURLcode {
         var first = CURLE_OK
         func check(_ code: CURLcode) {
             if first.isOK && !code.isOK { first = code }
         }
         check(easy.set(.errorBuffer, UnsafeMutableRawPointer(easy.errorBuffer)))
-        check(easy.set(.privateData, context))
         check(easy.set(.write, curlWriteCallback))
-        check(easy.set(.writeData, context))
         check(easy.set(.header, curlHeaderCallback))
-        check(easy.set(.headerData, context))
-        check(easy.set(.url, request.url))
+        check(easy.set(.read, curlReadCallback))
+        #if os(Linux)
+        if let poller {
+            let pollerContext = Unmanaged.passUnretained(poller).toOpaque()
+            check(easy.set(.sockopt, curlSockoptCallback))
+            check(easy.set(.sockoptData, pollerContext))
+            check(easy.set(.closeSocket, curlCloseSocketCallback))
+            check(easy.set(.closeSocketData, pollerContext))
+        }
+        #endif
         check(easy.set(.noSignal, 1))
         check(easy.set(.tcpNoDelay, 1))
         check(easy.set(.tcpKeepAlive, 1))
@@ -316,31 +382,53 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         // An empty proxy ignores http_proxy and friends from the environment.
         check(easy.set(.proxy, ""))
         check(easy.set(.maxAgeConnection, maxConnectionIdleSeconds))
-        if request.connectTimeoutMilliseconds > 0 {
-            check(easy.set(.connectTimeoutMilliseconds, request.connectTimeoutMilliseconds))
-        }
+        check(easy.set(.bufferSize, Self.receiveBufferSize))
+        return first
+    }
 
+    /// Sets every option that can differ between transfers (a reused handle still holds
+    /// the previous transfer's); returns the first failure.
+    private func configure(_ transfer: CurlTransfer, _ easy: EasyHandle) -> CURLcode {
+        let request = transfer.request
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        var first = CURLE_OK
+        func check(_ code: CURLcode) {
+            if first.isOK && !code.isOK { first = code }
+        }
+        easy.errorBuffer[0] = 0
+        check(easy.set(.privateData, context))
+        check(easy.set(.writeData, context))
+        check(easy.set(.headerData, context))
+        check(easy.set(.readData, context))
+        check(easy.set(.url, request.url))
+        // 0 is curl's default (300 s).
+        check(easy.set(.connectTimeoutMilliseconds, max(0, request.connectTimeoutMilliseconds)))
+
+        // UPLOAD first: setting it also resets the method, which NOBODY and CUSTOMREQUEST then refine.
         let isHead = request.method == "HEAD"
+        var customMethod: String?
         switch (isHead, request.body) {
         case (true, _):
+            check(easy.set(.upload, 0))
             check(easy.set(.noBody, 1))
             transfer.discardsRequestBody = true
         case (false, .none):
-            if request.method != "GET" { check(easy.set(.customRequest, request.method)) }
+            check(easy.set(.upload, 0))
+            check(easy.set(.noBody, 0))
+            if request.method != "GET" { customMethod = request.method }
             transfer.discardsRequestBody = true
         case (false, .length(let length)):
             check(easy.set(.upload, 1))
+            check(easy.set(.noBody, 0))
             check(easy.set(.inFileSizeLarge, max(0, length)))
-            check(easy.set(.read, curlReadCallback))
-            check(easy.set(.readData, context))
-            if request.method != "PUT" { check(easy.set(.customRequest, request.method)) }
+            if request.method != "PUT" { customMethod = request.method }
         case (false, .chunked):
             check(easy.set(.upload, 1))
+            check(easy.set(.noBody, 0))
             check(easy.set(.inFileSizeLarge, -1))
-            check(easy.set(.read, curlReadCallback))
-            check(easy.set(.readData, context))
-            if request.method != "PUT" { check(easy.set(.customRequest, request.method)) }
+            if request.method != "PUT" { customMethod = request.method }
         }
+        check(easy.set(.customRequest, customMethod))
 
         guard let list = Self.headerList(request.headers) else { return CURLE_OUT_OF_MEMORY }
         transfer.headerList = list
@@ -350,39 +438,110 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     /// The request's headers for curl, plus the blanks that stop curl adding its own.
     /// `Content-Length`/`Transfer-Encoding` are left to curl: it frames the body from `RequestBodyFraming`.
+    /// Headers whose name is empty or whose name or value holds CR, LF or NUL are dropped.
+    ///
+    /// One `malloc` holds the nodes and their text (curl only reads a header list): free it
+    /// with `freeHeaderList`, never `curl_slist_free_all`.
     static func headerList(_ headers: [HeaderLine]) -> UnsafeMutablePointer<curl_slist>? {
-        var list: UnsafeMutablePointer<curl_slist>?
-        var sawAccept = false
-        var sawExpect = false
-        func add(_ line: String) -> Bool {
-            guard let longer = curl_slist_append(list, line) else { return false }
-            list = longer
+        let blanks: [StaticString] = ["Accept:", "Expect:"]
+        var textCapacity = 16  // both blanks with their NULs
+        for header in headers { textCapacity += header.name.utf8.count + header.value.utf8.count + 3 }
+        let nodeCapacity = headers.count + blanks.count
+        let nodeBytes = nodeCapacity * MemoryLayout<curl_slist>.stride
+        guard let block = malloc(nodeBytes + textCapacity) else { return nil }
+        let nodes = block.bindMemory(to: curl_slist.self, capacity: nodeCapacity)
+        let text = (block + nodeBytes).bindMemory(to: UInt8.self, capacity: textCapacity)
+        var nodeCount = 0
+        var used = 0
+
+        func link(_ start: Int) {
+            nodes[nodeCount] = curl_slist(
+                data: UnsafeMutableRawPointer(text + start).assumingMemoryBound(to: CChar.self), next: nil)
+            if nodeCount > 0 { nodes[nodeCount - 1].next = nodes + nodeCount }
+            nodeCount += 1
+        }
+        /// Copies `s` at `used`; false (nothing kept) when it holds CR, LF or NUL.
+        func copy(_ s: String) -> Bool {
+            let copied = s.utf8.withContiguousStorageIfAvailable { bytes in
+                copyChecked(UnsafeRawBufferPointer(bytes))
+            }
+            if let copied { return copied }
+            var bridged = s  // not native UTF-8 (bridged): make it so, once
+            return bridged.withUTF8 { copyChecked(UnsafeRawBufferPointer($0)) }
+        }
+        func copyChecked(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            for byte in bytes where byte <= UInt8(ascii: "\r") {
+                if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 { return false }
+            }
+            if let base = bytes.baseAddress { UnsafeMutableRawPointer(text + used).copyMemory(from: base, byteCount: bytes.count) }
+            used += bytes.count
             return true
         }
+
+        var sawAccept = false
+        var sawExpect = false
         for header in headers {
             let name = header.name
-            if name.isEmpty || Self.containsLineBreak(name) || Self.containsLineBreak(header.value) { continue }
-            if asciiCaseInsensitiveEquals(name, "content-length") || asciiCaseInsensitiveEquals(name, "transfer-encoding") {
-                continue
-            }
-            if asciiCaseInsensitiveEquals(name, "accept") { sawAccept = true }
-            if asciiCaseInsensitiveEquals(name, "expect") { sawExpect = true }
+            if name.isEmpty || Self.isFramingHeader(name) { continue }
+            let start = used
             // `Name;` is curl's spelling of a header with an empty value (`Name:` would delete it).
-            let line = header.value.isEmpty ? name + ";" : name + ": " + header.value
-            guard add(line) else {
-                curl_slist_free_all(list)
-                return nil
+            guard copy(name) else { continue }
+            if header.value.isEmpty {
+                text[used] = UInt8(ascii: ";")
+                used += 1
+            } else {
+                text[used] = UInt8(ascii: ":")
+                text[used + 1] = UInt8(ascii: " ")
+                used += 2
+                guard copy(header.value) else {
+                    used = start
+                    continue
+                }
             }
+            text[used] = 0
+            used += 1
+            link(start)
+            if Self.equalsIgnoringCase(name, "accept") { sawAccept = true }
+            if Self.equalsIgnoringCase(name, "expect") { sawExpect = true }
         }
-        if (!sawAccept && !add("Accept:")) || (!sawExpect && !add("Expect:")) {
-            curl_slist_free_all(list)
-            return nil
+        for (blank, saw) in zip(blanks, [sawAccept, sawExpect]) where !saw {
+            let start = used
+            blank.withUTF8Buffer { bytes in
+                UnsafeMutableRawPointer(text + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                used += bytes.count
+            }
+            text[used] = 0
+            used += 1
+            link(start)
         }
-        return list
+        return nodes
     }
 
-    private static func containsLineBreak(_ s: String) -> Bool {
-        s.utf8.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 }
+    /// Frees a list made by `headerList`.
+    static func freeHeaderList(_ list: UnsafeMutablePointer<curl_slist>) {
+        free(UnsafeMutableRawPointer(list))
+    }
+
+    private static func isFramingHeader(_ name: String) -> Bool {
+        equalsIgnoringCase(name, "content-length") || equalsIgnoringCase(name, "transfer-encoding")
+    }
+
+    /// ASCII case-insensitive equality without allocating; other lengths are rejected first
+    /// (O(1) for native strings).
+    private static func equalsIgnoringCase(_ a: String, _ b: StaticString) -> Bool {
+        guard a.utf8.count == b.utf8CodeUnitCount else { return false }
+        return b.withUTF8Buffer { bytes in
+            var i = 0
+            for x in a.utf8 {
+                let y = bytes[i]
+                i += 1
+                if x == y { continue }
+                let lx = x >= 65 && x <= 90 ? x | 0x20 : x
+                let ly = y >= 65 && y <= 90 ? y | 0x20 : y
+                if lx != ly { return false }
+            }
+            return true
+        }
     }
 
     private func collectFinished(_ multi: UnsafeMutableRawPointer) {
@@ -432,11 +591,13 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
-    private func pollTimeoutMilliseconds() -> Int32 {
-        let now = monotonicNanoseconds()
-        if nextIdleCheck == .max { return Int32(Self.maxPollMilliseconds) }
-        if nextIdleCheck <= now { return 0 }
-        return Int32(min(Self.maxPollMilliseconds, (nextIdleCheck - now) / 1_000_000 + 1))
+    /// Until the next idle check or curl timer (ms, rounded up), at most `maxPollMilliseconds`.
+    /// Measured from the turn's start: the turn's own work only makes the wait shorter.
+    private func waitMilliseconds() -> Int32 {
+        let deadline = min(nextIdleCheck, curlTimerDeadline)
+        if deadline == .max { return Int32(Self.maxPollMilliseconds) }
+        if deadline <= turnNow { return 0 }
+        return Int32(min(Self.maxPollMilliseconds, (deadline - turnNow + 999_999) / 1_000_000))
     }
 
     /// Restarts the transfer's idle clock (bytes moved, or it was unpaused).
@@ -477,20 +638,24 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         guard transfer.inMulti, let easy = transfer.easy, let multi else { return }
         if forbidReuse { easy.set(.forbidReuse, 1) }
         curl_multi_remove_handle(multi, easy.raw)
+        if forbidReuse { easy.set(.forbidReuse, 0) }
         transfer.inMulti = false
         transfers[transfer.id] = nil
         releaseResources(transfer)
     }
 
     private func releaseResources(_ transfer: CurlTransfer) {
+        if let easy = transfer.easy {
+            // curl keeps the list's pointer until the next transfer sets its own.
+            if transfer.headerList != nil { easy.set(.httpHeader, nil) }
+        }
         if let list = transfer.headerList {
-            curl_slist_free_all(list)
+            Self.freeHeaderList(list)
             transfer.headerList = nil
         }
         if let easy = transfer.easy {
             transfer.easy = nil
             if freeHandles.count < Self.freeHandleLimit && !stopping {
-                easy.reset()
                 freeHandles.append(easy)
             } else {
                 easy.destroy()
@@ -501,7 +666,12 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     private func takeHandle() -> EasyHandle? {
         if let handle = freeHandles.popLast() { return handle }
-        return EasyHandle.make()
+        guard let handle = EasyHandle.make() else { return nil }
+        guard prepare(handle).isOK else {
+            handle.destroy()
+            return nil
+        }
+        return handle
     }
 
     /// Refuses new commands, fails what is left, frees curl's state. Runs once, on the worker
@@ -528,10 +698,18 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         flushEvents()
         for handle in freeHandles { handle.destroy() }
         freeHandles.removeAll()
+        #if os(Linux)
+        // The worker may be in deinit: curl's cleanup must not call back into it.
+        if let multi { ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, nil) }
+        #endif
         if let multi { curl_multi_cleanup(multi) }
+        #if os(Linux)
+        // After the multi: its cleanup closes the cached connections through the poller.
+        poller?.close()
+        #endif
     }
 
-    // MARK: Callbacks (worker thread, inside curl_multi_perform or curl_easy_pause)
+    // MARK: Callbacks (worker thread, inside curl_multi_socket_action/perform or curl_easy_pause)
 
     fileprivate func receiveHeader(_ transfer: CurlTransfer, _ line: UnsafeRawBufferPointer) -> Int {
         transfer.lastActivityNanoseconds = turnNow
@@ -620,26 +798,17 @@ private func curlHeaderCallback(
     return transfer.worker.receiveHeader(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
 }
 
+private func curlTimerCallback(
+    _ multi: UnsafeMutableRawPointer?, _ milliseconds: Int, _ context: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let context else { return 0 }
+    Unmanaged<CurlWorker>.fromOpaque(context).takeUnretainedValue().setCurlTimer(milliseconds)
+    return 0
+}
+
 private func curlReadCallback(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
     guard let transfer = transfer(from: context) else { return Int(CURL_READFUNC_ABORT) }
     return transfer.worker.sendBody(transfer, UnsafeMutableRawBufferPointer(start: data, count: size * count))
-}
-
-/// ASCII case-insensitive equality without allocating (header names).
-func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    var i = a.utf8.makeIterator()
-    var j = b.utf8.makeIterator()
-    while true {
-        switch (i.next(), j.next()) {
-        case (nil, nil): return true
-        case (let x?, let y?):
-            if x == y { continue }
-            let lx = x >= 65 && x <= 90 ? x | 0x20 : x
-            let ly = y >= 65 && y <= 90 ? y | 0x20 : y
-            if lx != ly { return false }
-        default: return false
-        }
-    }
 }

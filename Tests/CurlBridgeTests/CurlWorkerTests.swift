@@ -188,6 +188,46 @@ struct CurlWorkerTests {
         }
     }
 
+    /// Handles are reused without `curl_easy_reset`: each transfer must set everything it
+    /// differs in (method, upload, NOBODY, headers), whatever ran on the handle before.
+    @Test func reusedHandleCarriesNothingOver() async throws {
+        let bad = [
+            HeaderLine("X-Split", "a\r\nInjected: 1"), HeaderLine("X\nName", "v"), HeaderLine("", "v"),
+            HeaderLine("X-Nul", "a\u{0}b"), HeaderLine("Transfer-Encoding", "chunked"), HeaderLine("X-Kept", "k"),
+            HeaderLine("ACCEPT", "*/*"),
+        ]
+        let steps: [(String, RequestBodyFraming, [HeaderLine])] = [
+            ("POST", .chunked, [HeaderLine("X-A", "1")]), ("HEAD", .none, []), ("GET", .none, bad),
+            ("PUT", .length(9), []), ("DELETE", .none, [HeaderLine("X-Empty", "")]), ("GET", .none, []),
+            ("HEAD", .none, []), ("GET", .none, []),
+        ]
+        try await withWorker { worker, upstream in
+            for (method, framing, headers) in steps {
+                var options = ExchangeOptions()
+                switch framing {
+                case .length(let n): options.upload = Int(n)
+                case .chunked: options.upload = 50
+                case .none: break
+                }
+                let (outcome, _) = try await exchange(
+                    worker, request(upstream.url("/echo"), method: method, headers: headers, body: framing),
+                    options: options)
+                #expect(outcome.status == 200, "\(method)")
+                if method == "HEAD" { #expect(outcome.bodyBytes == 0) }
+            }
+            let seen = upstream.record.requests
+            #expect(seen.map(\.method) == steps.map(\.0))
+            guard seen.count == steps.count else { return }
+            #expect(seen.map(\.bodyLength) == [50, 0, 0, 9, 0, 0, 0, 0])
+            let headers = seen.map { $0.headers.filter { $0.name != "Host" } }
+            #expect(headers[0].contains(HeaderLine("X-A", "1")))
+            #expect(headers[2] == [HeaderLine("X-Kept", "k"), HeaderLine("ACCEPT", "*/*")])
+            #expect(headers[4] == [HeaderLine("X-Empty", "")])
+            for index in [1, 5, 7] { #expect(headers[index].isEmpty, "\(index): \(headers[index])") }
+            #expect(upstream.record.accepted.load(ordering: .relaxed) == 1)
+        }
+    }
+
     @Test func responseHeadsAsReceived() async throws {
         try await withWorker { worker, upstream in
             let (repeated, _) = try await exchange(worker, request(upstream.url("/repeat")))
@@ -239,7 +279,9 @@ struct CurlWorkerTests {
             #expect(outcome.bodyBytes == size)
             #expect(outcome.patternIntact)
             #expect(outcome.receivePauses > 0)
-            #expect(outcome.peakUnconsumed <= 128 * 1024, "peak \(outcome.peakUnconsumed)")
+            // Paused once the credit is spent; the chunk that crossed it is at most one curl buffer.
+            let bound = CurlTransfer.receiveCredit + CurlWorker.receiveBufferSize
+            #expect(outcome.peakUnconsumed <= bound, "peak \(outcome.peakUnconsumed)")
         }
     }
 
@@ -290,6 +332,46 @@ struct CurlWorkerTests {
         #expect(completions == 1)
         #expect(parser.status == status)
         #expect(parser.headers == headers)
+    }
+
+    @Test func receiveBuffersAreReusedAndKeepTheirBytes() {
+        let allocator = ReceiveBufferPool.allocator
+        let patternBytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        // Small buffers are plain malloc; they grow (realloc) into a pooled class intact.
+        var buffer = allocator.buffer(capacity: 100)
+        buffer.writeBytes(patternBytes[0..<100])
+        buffer.writeBytes(patternBytes[100..<50_000])
+        buffer.writeBytes(patternBytes[50_000..<300_000])  // past the largest class: malloc again
+        #expect(buffer.readableBytesView.elementsEqual(patternBytes[0..<300_000]))
+        buffer = ByteBuffer()
+        // A freed pooled block is handed out again (same class), and the pool stays bounded.
+        var first = allocator.buffer(capacity: 100_000)
+        first.writeBytes(patternBytes[0..<100_000])
+        let address = first.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        first = ByteBuffer()
+        let second = allocator.buffer(capacity: 70_000)
+        #expect(second.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == address)
+        var many = (0..<200).map { _ in allocator.buffer(capacity: 128 * 1024) }
+        many.removeAll()
+        #expect(ReceiveBufferPool.idleCount * 8 * 1024 <= 5 * ReceiveBufferPool.retainedBytesPerClass)
+    }
+
+    /// An idle pooled connection stays in the worker's epoll set; when the upstream closes it,
+    /// the worker drops it from the set (no busy loop) and curl opens a new one.
+    @Test func upstreamClosingAnIdleConnection() async throws {
+        try await withWorker { worker, upstream in
+            let (first, _) = try await exchange(worker, request(upstream.url("/hello?tag=idle")))
+            #expect(first.bodyString == "hello")
+            let channel = try #require(upstream.record.channel(tag: "idle"))
+            try await channel.close()
+            try await Task.sleep(for: .milliseconds(50))
+            for _ in 0..<3 {
+                let (next, _) = try await exchange(worker, request(upstream.url("/hello")))
+                #expect(next.bodyString == "hello")
+                #expect(next.terminal.error == nil)
+            }
+            #expect(upstream.record.accepted.load(ordering: .relaxed) == 2)
+        }
     }
 
     @Test func connectionsAreReused() async throws {

@@ -49,6 +49,7 @@ final class UpstreamRecord: Sendable {
         var heads = 0
         var headWaiters: [(Int, EventLoopPromise<Void>)] = []
         var closeFutures: [String: EventLoopFuture<Void>] = [:]
+        var taggedChannels: [String: any Channel] = [:]
     }
 
     var requests: [RecordedRequest] { state.withLock { $0.requests } }
@@ -70,7 +71,10 @@ final class UpstreamRecord: Sendable {
     func sawHead(tag: String?, channel: any Channel) {
         let ready: [EventLoopPromise<Void>] = state.withLock { state in
             state.heads += 1
-            if let tag { state.closeFutures[tag] = channel.closeFuture }
+            if let tag {
+                state.closeFutures[tag] = channel.closeFuture
+                state.taggedChannels[tag] = channel
+            }
             let heads = state.heads
             let ready = state.headWaiters.filter { $0.0 <= heads }.map(\.1)
             state.headWaiters.removeAll { $0.0 <= heads }
@@ -85,6 +89,11 @@ final class UpstreamRecord: Sendable {
 
     func closeFuture(tag: String) -> EventLoopFuture<Void>? {
         state.withLock { $0.closeFutures[tag] }
+    }
+
+    /// The connection that carried the request tagged `tag`.
+    func channel(tag: String) -> (any Channel)? {
+        state.withLock { $0.taggedChannels[tag] }
     }
 
     /// Completes once `count` request heads arrived in total.
