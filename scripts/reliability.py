@@ -428,3 +428,37 @@ def settle_own_fds(pid, upstream_port, baseline, timeout=30):
         time.sleep(0.1)
         now = own_fds(pid, upstream_port)
     return now
+
+
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+              "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def describe_fds(pid):
+    """fd -> description; sockets with their TCP endpoints and state (or 'not in /proc/net/tcp')."""
+    table = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    p = line.split()
+                    lport = int(p[1].rsplit(":", 1)[1], 16)
+                    rport = int(p[2].rsplit(":", 1)[1], 16)
+                    table[p[9]] = f"tcp :{lport} -> :{rport} {TCP_STATES.get(p[3], p[3])}"
+        except OSError:
+            pass
+    out = {}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in sorted(fds, key=int):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", target)
+        out[int(fd)] = table.get(m.group(1), target + " (not in /proc/net/tcp: unix, or a TCP socket already reset)") \
+            if m else target
+    return out
