@@ -33,7 +33,7 @@ test-browser:
 bench:
 	@bench/run.sh
 
-## Conf-parser fuzzing (libFuzzer + ASan, fuzz/conf): FUZZ_SECONDS (default 120), FUZZ_JOBS (1).
+## Conf-parser fuzzing (libFuzzer + ASan, fuzz/conf): FUZZ_SECONDS (default 120); CONF_FUZZ_MODE=slots.
 ## Fails on a crash, an input slower than 1 s, or a leak.
 fuzz:
 	@scripts/fuzz.sh

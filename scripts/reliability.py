@@ -39,7 +39,13 @@ class Child:
         self.reader.start()
 
     def _read(self):
+        # CHILD_LOG_DIR: also keep each child's whole output (sanitizer reports in full).
+        log_dir = os.environ.get("CHILD_LOG_DIR")
+        tee = open(os.path.join(log_dir, f"{self.name}-{self.proc.pid}.log"), "w") if log_dir else None
         for line in self.proc.stdout:
+            if tee:
+                tee.write(line)
+                tee.flush()
             with self.lock:
                 self.lines.append(line.rstrip("\n"))
                 if len(self.lines) > 20000:

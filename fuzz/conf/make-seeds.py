@@ -7,6 +7,22 @@ Usage: fuzz/conf/make-seeds.py OUT_DIR   (run from the repository root)"""
 import glob, hashlib, os, re, sys
 
 out = sys.argv[1]
+if len(sys.argv) > 2 and sys.argv[2] == "--slots":
+    # Seeds for CONF_FUZZ_MODE=slots: a selector byte (template index) and a value.
+    values = ["https://app.example.com", "https://*.example.com", "~^https://[a-z]+\\.example\\.com$", "null", "*",
+              "https://[::1]:8443", "http://localhost:0", "(?i)a|b", "[[:alpha:]]+", "a{2,3}?", "\\p{L}+", "(?<n>x)\\k<n>",
+              "GET PUT X-Custom", "10m", "1500ms", "64k", "1g", "0", "http://127.0.0.1:3000/base", "https://u:p@h/",
+              "127.0.0.1:8080", "[::]:80", "/api/", "\"quoted \\\" value\"", "enforce report", "preflight_status 200",
+              "API_URL", "X:-default", "cors off", "allow_private_network on"]
+    os.makedirs(out, exist_ok=True)
+    n = 0
+    for sel in range(17):
+        for v in values:
+            with open(os.path.join(out, f"slot-{sel}-{n}"), "wb") as f:
+                f.write(bytes([sel]) + v.encode())
+            n += 1
+    print(f"{n} slot seeds in {out}")
+    sys.exit(0)
 os.makedirs(out, exist_ok=True)
 seeds = []
 for path in ["proxy.conf.example", "bench/proxy.conf"] + sorted(glob.glob("Tests/Fixtures/*.conf")) \

@@ -8,6 +8,35 @@
 import CORSPolicy
 import ProxyConfig
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `CONF_FUZZ_MODE=slots`: the input is not a whole conf but the value of one directive in a
+/// valid conf (chosen by the first byte), so the mutator spends its time inside values:
+/// origins, `~REGEX`es, durations, sizes, URLs, listen addresses, quoted strings, `${…}`.
+let slotMode = getenv("CONF_FUZZ_MODE").map { String(cString: $0) } == "slots"
+
+let slotTemplates: [String] = [
+    "cors { allow_origin @ }\n",
+    "cors { allow_origin ~@ }\n",
+    "cors { allow_origin \"~@\" }\n",
+    "cors { allow_origin https://a.example.com @; allow_credentials on }\n",
+    "cors { allow_methods @; allow_headers @; expose_headers @ }\n",
+    "cors { max_age @ }\n",
+    "max_body_size @\n",
+    "drain_timeout @\n",
+    "upstream u { url @; connect_timeout @; timeout @ }\nroute /u/ { upstream u }\n",
+    "listen @\n",
+    "admin @\n",
+    "self_origin @\n",
+    "route @ { upstream api }\n",
+    "route = @ { upstream api; strip_prefix @ }\n",
+    "route /x/ { upstream api; @ }\n",
+    "upstream v ${@}\nroute /v/ { upstream v }\n",
+    "upstream w \"${API_URL:-@}\"\nroute /w/ { upstream w }\n",
+]
+
 let environment: [String: String] = [
     "API_URL": "http://127.0.0.1:3000",
     "EMPTY": "",
@@ -18,7 +47,14 @@ let environment: [String: String] = [
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = UnsafeBufferPointer(start: data, count: size)
-    let text = String(decoding: bytes, as: UTF8.self)
+    var text = String(decoding: bytes, as: UTF8.self)
+    if slotMode {
+        guard let selector = bytes.first else { return 0 }
+        let value = String(decoding: bytes.dropFirst(), as: UTF8.self)
+        let template = slotTemplates[Int(selector) % slotTemplates.count]
+        text = "listen 127.0.0.1:0\nupstream api http://127.0.0.1:3000\nroute /api/ { upstream api }\n"
+            + template.split(separator: "@", omittingEmptySubsequences: false).joined(separator: value)
+    }
     let result = ProxyConfig.load(text: text, path: "fuzz.conf", environment: environment)
     // The contract the loader documents: a configuration exactly when there is no error.
     let errors = result.diagnostics.filter { $0.severity == .error }
