@@ -52,6 +52,11 @@ struct FaultsUnderLoadTests {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// True under `swift test --sanitize=address|thread` (the runtime is linked into this process too).
+    static var sanitizedBuild: Bool {
+        dlsym(nil, "__asan_init") != nil || dlsym(nil, "__tsan_init") != nil
+    }
+
     static func fdCount(_ pid: Int32) -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
@@ -346,7 +351,11 @@ struct FaultsUnderLoadTests {
         #expect(
             endFDs <= baseFDs,
             "descriptors: \(baseFDs) before, \(endFDs) after; before: \(fdsBefore); after: \(Self.describeFDs(pid))")
-        #expect(endRSS <= baseRSS + 64 * 1024, "RSS: \(baseRSS) KiB before, \(endRSS) KiB after")
+        // Under --sanitize=address the quarantine alone holds up to 256 MiB of freed memory: the
+        // RSS bound only means something in a plain build (this process is built the same way).
+        if !Self.sanitizedBuild {
+            #expect(endRSS <= baseRSS + 64 * 1024, "RSS: \(baseRSS) KiB before, \(endRSS) KiB after")
+        }
         #expect(served > 0)
         #expect(injected["upstream killed", default: 0] >= 1)
         upstream.withLock { $0?.stop() }
