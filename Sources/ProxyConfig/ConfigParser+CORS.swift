@@ -11,7 +11,7 @@ extension ConfigParser {
             guard atLeastOne(statement, usage: "allow_origin https://app.example.com") else { return }
             // Repeated lines in one block add up (long lists); the first one in
             // a route replaces the inherited list (SPEC 2).
-            var spec = layer.lists[.allowOrigin] ?? ListSpec()
+            var spec = layer.lists.removeValue(forKey: .allowOrigin) ?? ListSpec()
             for token in statement.arguments where !token.poisoned {
                 switch OriginEntry.parse(token.text) {
                 case .failure(let error):
@@ -27,7 +27,7 @@ extension ConfigParser {
             let field = ListField(rawValue: name) ?? .allowMethods
             let isMethod = field == .allowMethods
             guard atLeastOne(statement, usage: isMethod ? "\(name) GET POST" : "\(name) Content-Type") else { return }
-            var spec = layer.lists[field] ?? ListSpec()
+            var spec = layer.lists.removeValue(forKey: field) ?? ListSpec()
             for token in statement.arguments where !token.poisoned {
                 if token.text == "*" {
                     if spec.star == nil { spec.star = token.location }

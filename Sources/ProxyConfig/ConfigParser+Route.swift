@@ -56,6 +56,8 @@ extension ConfigParser {
 
     mutating func handleRouteBlock(_ statement: Statement) {
         guard var builder = currentRoute else { return }
+        // Move out, so the builder's lists stay uniquely referenced (no copy per line).
+        currentRoute = nil
         defer { currentRoute = builder }
         let name = statement.directive
         switch name {

@@ -109,9 +109,12 @@ extension ConfigParser {
     mutating func handleCORSBlock(_ statement: Statement) {
         let name = statement.directive
         if DirectiveNames.cors.contains(name) {
-            var layer = currentCORS
+            // Move the layer out and back (swap) so its arrays stay uniquely referenced:
+            // a copy here made every directive line copy every list so far (quadratic).
+            var layer = CORSLayer()
+            swap(&layer, &currentCORS)
             handleCORSDirective(statement, layer: &layer)
-            currentCORS = layer
+            swap(&layer, &currentCORS)
         } else if name == "cors" {
             refuse(statement, "cors { … } blocks do not nest; write the directives directly")
         } else if DirectiveNames.topLevel.contains(name) {

@@ -76,6 +76,25 @@ final class HTTPClient {
 
     var isOpen: Bool { fd >= 0 }
 
+    /// Half-closes the connection (FIN to the server); reading stays possible.
+    func shutdownWrite() {
+        if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    }
+
+    /// Sends what it can: a server that refuses a request may close before it has all of it.
+    /// Returns the number of bytes sent.
+    @discardableResult
+    func sendAllowingClose(_ bytes: [UInt8]) -> Int {
+        guard (try? connect()) != nil else { return 0 }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { break }
+            offset += n
+        }
+        return offset
+    }
+
     func send(_ bytes: [UInt8]) throws {
         try connect()
         var offset = 0
