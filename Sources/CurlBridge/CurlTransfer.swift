@@ -17,7 +17,7 @@ enum PendingEvent: Sendable {
 /// - `loop*` state and `receivePauseCount` are touched only on `eventLoop` (the
 ///   `UpstreamTransfer` methods are called there, `deliver` runs there).
 /// - Everything under "worker thread" is touched only by the worker thread (commands,
-///   curl callbacks); the command inbox `Mutex` orders the hand-over of each command.
+///   curl callbacks); the command inbox lock orders the hand-over of each command.
 package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     /// Response bytes the EventLoop may hold unconsumed before the worker pauses receiving.
     /// Large enough that a fast client keeps a download flowing with a pause/resume round

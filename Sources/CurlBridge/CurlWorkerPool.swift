@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Logging
 import NIOCore
 import Synchronization
@@ -7,7 +8,7 @@ import Synchronization
 package final class CurlWorkerPool: UpstreamTransport, Sendable {
     /// The workers, in assignment order.
     package let workers: [CurlWorker]
-    private let assignment = Mutex<[ObjectIdentifier: Int]>([:])
+    private let assignment = NIOLockedValueBox<[ObjectIdentifier: Int]>([:])
 
     /// `workerCount` workers (at least one); the connection limits are split evenly between them.
     package init(
@@ -40,7 +41,7 @@ package final class CurlWorkerPool: UpstreamTransport, Sendable {
     package func worker(for eventLoop: any EventLoop) -> CurlWorker {
         let key = ObjectIdentifier(eventLoop)
         let count = workers.count
-        let index = assignment.withLock { map in
+        let index = assignment.withLockedValue { map in
             if let index = map[key] { return index }
             let index = map.count % count
             map[key] = index

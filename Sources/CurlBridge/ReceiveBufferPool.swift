@@ -1,4 +1,5 @@
 @_spi(CustomByteBufferAllocator) import NIOCore
+import NIOConcurrencyHelpers
 import Synchronization
 
 #if canImport(Glibc)
@@ -29,7 +30,7 @@ package enum ReceiveBufferPool {
         allocate: poolAllocate, reallocate: poolReallocate, deallocate: poolDeallocate, copy: poolCopy)
 
     /// Idle blocks (addresses) per class, smallest first.
-    fileprivate static let idle = Mutex<[[UInt]]>(Array(repeating: [], count: largestClassShift - smallestClassShift + 1))
+    fileprivate static let idle = NIOLockedValueBox<[[UInt]]>(Array(repeating: [], count: largestClassShift - smallestClassShift + 1))
 
     fileprivate static let headerSize = 16
 
@@ -43,7 +44,7 @@ package enum ReceiveBufferPool {
     fileprivate static func size(ofTag tag: Int) -> Int { 1 << (smallestClassShift + tag - 1) }
 
     /// Idle blocks now, all classes (tests).
-    package static var idleCount: Int { idle.withLock { $0.reduce(0) { $0 + $1.count } } }
+    package static var idleCount: Int { idle.withLockedValue { $0.reduce(0) { $0 + $1.count } } }
 }
 
 private func poolAllocate(_ size: Int) -> UnsafeMutableRawPointer? {
@@ -51,7 +52,7 @@ private func poolAllocate(_ size: Int) -> UnsafeMutableRawPointer? {
     let tag = Pool.tag(forSize: size)
     let block: UnsafeMutableRawPointer?
     if tag > 0 {
-        let reused = Pool.idle.withLock { $0[tag - 1].popLast() }
+        let reused = Pool.idle.withLockedValue { $0[tag - 1].popLast() }
         block = reused.flatMap { UnsafeMutableRawPointer(bitPattern: $0) } ?? malloc(Pool.headerSize + Pool.size(ofTag: tag))
     } else {
         block = malloc(Pool.headerSize + max(size, 1))
@@ -67,7 +68,7 @@ private func poolDeallocate(_ pointer: UnsafeMutableRawPointer) {
     let tag = Int(block.load(as: UInt64.self))
     if tag > 0 {
         let limit = Pool.retainedBytesPerClass / Pool.size(ofTag: tag)
-        let kept = Pool.idle.withLock { idle in
+        let kept = Pool.idle.withLockedValue { idle in
             guard idle[tag - 1].count < limit else { return false }
             idle[tag - 1].append(UInt(bitPattern: block))
             return true

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -44,16 +45,16 @@ enum BytePattern {
         return hasher.value
     }
 
-    private static let cache = Mutex<[UInt64: UInt64]>([:])
+    private static let cache = NIOLockedValueBox<[UInt64: UInt64]>([:])
 
     static func cachedFNV1a64(count: UInt64) -> UInt64? {
-        cache.withLock { $0[count] }
+        cache.withLockedValue { $0[count] }
     }
 
     static func computeAndCacheFNV1a64(count: UInt64) -> UInt64 {
         if let hit = cachedFNV1a64(count: count) { return hit }
         let value = fnv1a64(count: count)
-        cache.withLock { table in
+        cache.withLockedValue { table in
             if table.count > 1024 { table.removeAll() }
             table[count] = value
         }

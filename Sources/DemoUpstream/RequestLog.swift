@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -25,7 +26,7 @@ final class RequestLog: Sendable {
         var seq = 0
     }
 
-    private let ring = Mutex(Ring())
+    private let ring = NIOLockedValueBox(Ring())
 
     init(capacity: Int = 1000) {
         self.capacity = capacity
@@ -33,7 +34,7 @@ final class RequestLog: Sendable {
 
     func record(connection: Int, head: HTTPRequestHead) {
         let capacity = self.capacity
-        self.ring.withLock { ring in
+        self.ring.withLockedValue { ring in
             ring.seq += 1
             let entry = RecordedRequest(
                 seq: ring.seq, connection: connection, method: head.method,
@@ -48,7 +49,7 @@ final class RequestLog: Sendable {
     }
 
     func clear() {
-        self.ring.withLock { ring in
+        self.ring.withLockedValue { ring in
             ring.slots.removeAll(keepingCapacity: true)
             ring.next = 0
         }
@@ -56,7 +57,7 @@ final class RequestLog: Sendable {
 
     /// Oldest first.
     func snapshot() -> [RecordedRequest] {
-        self.ring.withLock { ring in
+        self.ring.withLockedValue { ring in
             if ring.next == 0 { return ring.slots }
             return Array(ring.slots[ring.next...] + ring.slots[..<ring.next])
         }

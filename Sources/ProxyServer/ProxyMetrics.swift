@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import CORSPolicy
 import CurlBridge
 import CoreMetrics
@@ -21,10 +22,10 @@ package final class ProxyMetrics: Sendable {
     }
 
     private let factory: any MetricsFactory
-    private let requests = Mutex<[RequestKey: Counter]>([:])
-    private let denials = Mutex<[DenialKey: Counter]>([:])
-    private let upstreamErrors = Mutex<[UpstreamKey: Counter]>([:])
-    private let durations = Mutex<[String: Timer]>([:])
+    private let requests = NIOLockedValueBox<[RequestKey: Counter]>([:])
+    private let denials = NIOLockedValueBox<[DenialKey: Counter]>([:])
+    private let upstreamErrors = NIOLockedValueBox<[UpstreamKey: Counter]>([:])
+    private let durations = NIOLockedValueBox<[String: Timer]>([:])
     private let inFlightGauge: Meter
     private let inFlightCount = Atomic<Int>(0)
     private let reloadsOK: Counter
@@ -41,7 +42,7 @@ package final class ProxyMetrics: Sendable {
     /// Counts one request, and its denial if it had one (denied and reported alike).
     package func request(route: String, kind: RequestKind, outcome: Outcome) {
         let key = RequestKey(route: route, kind: kind, outcome: outcome.label)
-        let counter = requests.withLock { table in
+        let counter = requests.withLockedValue { table in
             if let c = table[key] { return c }
             let c = Counter(
                 label: "cors_proxy_requests_total",
@@ -52,7 +53,7 @@ package final class ProxyMetrics: Sendable {
         counter.increment()
         if let denial = outcome.denial {
             let dkey = DenialKey(route: route, reason: denial.reason)
-            let d = denials.withLock { table in
+            let d = denials.withLockedValue { table in
                 if let c = table[dkey] { return c }
                 let c = Counter(
                     label: "cors_proxy_denials_total", dimensions: [("route", route), ("reason", denial.reason.rawValue)],
@@ -66,7 +67,7 @@ package final class ProxyMetrics: Sendable {
 
     package func upstreamError(upstream: String, kind: UpstreamError.Kind) {
         let key = UpstreamKey(upstream: upstream, kind: kind)
-        let counter = upstreamErrors.withLock { table in
+        let counter = upstreamErrors.withLockedValue { table in
             if let c = table[key] { return c }
             let c = Counter(
                 label: "cors_proxy_upstream_errors_total", dimensions: [("upstream", upstream), ("kind", kind.rawValue)],
@@ -78,7 +79,7 @@ package final class ProxyMetrics: Sendable {
     }
 
     package func duration(route: String, nanoseconds: Int64) {
-        let timer = durations.withLock { table in
+        let timer = durations.withLockedValue { table in
             if let t = table[route] { return t }
             let t = Timer(label: "cors_proxy_request_duration_seconds", dimensions: [("route", route)], factory: factory)
             table[route] = t

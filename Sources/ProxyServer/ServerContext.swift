@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import CORSPolicy
 import CurlBridge
 import Logging
@@ -8,7 +9,7 @@ import Synchronization
 /// transport, metrics, the logger. The conf is swapped atomically on SIGHUP;
 /// a request keeps the snapshot it started with.
 package final class ServerContext: Sendable {
-    private let current: Mutex<ServingConfig>
+    private let current: NIOLockedValueBox<ServingConfig>
     package let transport: any UpstreamTransport
     package let metrics: ProxyMetrics
     package let logger: Logger
@@ -16,7 +17,7 @@ package final class ServerContext: Sendable {
     private let drainingFlag = Atomic<Bool>(false)
 
     package init(config: ServingConfig, transport: any UpstreamTransport, metrics: ProxyMetrics, logger: Logger, scheme: Scheme = .http) {
-        self.current = Mutex(config)
+        self.current = NIOLockedValueBox(config)
         self.transport = transport
         self.metrics = metrics
         self.logger = logger
@@ -24,11 +25,11 @@ package final class ServerContext: Sendable {
     }
 
     /// The conf for a new request.
-    package var config: ServingConfig { current.withLock { $0 } }
+    package var config: ServingConfig { current.withLockedValue { $0 } }
 
     /// Installs a new conf; requests in flight keep the one they started with.
     package func replaceConfig(_ config: ServingConfig) {
-        current.withLock { $0 = config }
+        current.withLockedValue { $0 = config }
     }
 
     package var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
