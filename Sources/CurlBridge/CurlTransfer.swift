@@ -7,6 +7,11 @@ enum PendingEvent: Sendable {
     case event(UpstreamEvent)
     /// The write callback paused receiving (credit spent or client not writable).
     case receivePaused
+    /// Request body buffers curl has copied out. They are released on the EventLoop: NIO
+    /// may reuse a receive buffer once it is uniquely referenced again, and a release on the
+    /// worker thread would order that reuse only through the reference count, which
+    /// ThreadSanitizer (and a weakly ordered CPU) does not treat as a fence.
+    case release([ByteBuffer])
 }
 
 /// One upstream exchange run by a `CurlWorker`.
@@ -53,6 +58,8 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     /// The request has no upload (no body, or HEAD): body bytes sent anyway are dropped.
     var discardsRequestBody = false
     var requestQueue = CircularBuffer<ByteBuffer>()
+    /// Consumed request buffers waiting to go back to the EventLoop (see `PendingEvent.release`).
+    var spentRequestBuffers: [ByteBuffer] = []
     var requestEnded = false
     var readPaused = false
     var receivePaused = false
@@ -109,6 +116,8 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
         for item in batch {
             if loopStopped { return }
             switch item {
+            case .release:
+                break  // dropped here, on the EventLoop, with the batch
             case .receivePaused:
                 receivePauseCount += 1
                 loopResumeWanted = true
@@ -151,6 +160,10 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
 
     /// Moves coalesced body bytes and consumed counts into `pending`, keeping order with later events.
     func flushAccumulators() {
+        if !spentRequestBuffers.isEmpty {
+            pending.append(.release(spentRequestBuffers))
+            spentRequestBuffers.removeAll()
+        }
         if consumedAccumulator > 0 {
             pending.append(.event(.bodyConsumed(consumedAccumulator)))
             consumedAccumulator = 0

@@ -284,6 +284,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             guard transfer.inMulti else { return }
             if transfer.discardsRequestBody {
                 transfer.consumedAccumulator += buffer.readableBytes
+                transfer.spentRequestBuffers.append(buffer)
                 markDirty(transfer)
                 return
             }
@@ -755,7 +756,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             }
             buffer.moveReaderIndex(forwardBy: n)
             written += n
-            if buffer.readableBytes > 0 { transfer.requestQueue.prepend(buffer) }
+            if buffer.readableBytes > 0 {
+                transfer.requestQueue.prepend(buffer)
+            } else {
+                transfer.spentRequestBuffers.append(buffer)
+            }
         }
         if written == 0 {
             if transfer.requestEnded { return 0 }
