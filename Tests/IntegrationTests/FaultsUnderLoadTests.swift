@@ -214,7 +214,7 @@ struct FaultsUnderLoadTests {
 
         let group = DispatchGroup()
         for c in 0..<clients {
-            DispatchQueue.global().async(group: group) {
+            onOwnThread(group) {
                 var client = HTTPClient(port: proxy.port, timeoutSeconds: 10)
                 var k = c
                 while Date() < stopAt {
@@ -227,7 +227,7 @@ struct FaultsUnderLoadTests {
             }
         }
         // The upstream dies and comes back on the same port.
-        DispatchQueue.global().async(group: group) {
+        onOwnThread(group) {
             while Date().addingTimeInterval(4) < stopAt {
                 Thread.sleep(forTimeInterval: 3)
                 windows.withLock { $0.append((Date(), nil)) }
@@ -246,7 +246,7 @@ struct FaultsUnderLoadTests {
             }
         }
         // SIGHUP every second: invalid, valid (max_age 11m), invalid, valid (10m), …
-        DispatchQueue.global().async(group: group) {
+        onOwnThread(group) {
             var k = 0
             while Date() < stopAt {
                 Thread.sleep(forTimeInterval: 1)
@@ -264,7 +264,7 @@ struct FaultsUnderLoadTests {
         }
         // Fault requests: 504, reset mid-body, client aborts.
         let faultWrong = Shared<[String]>([])
-        DispatchQueue.global().async(group: group) {
+        onOwnThread(group) {
             var n = 0
             while Date() < stopAt {
                 n += 1
@@ -367,4 +367,15 @@ struct FaultsUnderLoadTests {
         #expect(injected["upstream killed", default: 0] >= 1)
         upstream.withLock { $0?.stop() }
     }
+}
+
+/// Runs `body` on a thread of its own, inside `group`: the load clients block on sockets, and on
+/// the global queue they could starve the fault injectors of a thread on a loaded machine.
+private func onOwnThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+    group.enter()
+    let thread = Thread {
+        body()
+        group.leave()
+    }
+    thread.start()
 }
