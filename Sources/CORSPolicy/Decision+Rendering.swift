@@ -83,8 +83,17 @@ extension Decision {
         case .passThrough: return []
         case .preflight(_, let headers), .deny(_, let headers, _):
             return headers.map(\.description)
-        case .forward(let headers, _, let varyOrigin, _):
-            return headers.map(\.description) + (varyOrigin ? ["Vary: Origin"] : [])
+        case .forward:
+            return proxyMadeResponseHeaders.map(\.description)
         }
+    }
+
+    /// The CORS headers a response the proxy makes itself for this request carries
+    /// (502, 504, 413, 400, 431, 501; SPEC 3): what a success would have had, with
+    /// `Vary: Origin` standing alone since there is no upstream `Vary` to merge into.
+    /// Empty unless the request would have been forwarded.
+    package var proxyMadeResponseHeaders: [HeaderField] {
+        guard case .forward(let headers, _, let varyOrigin, _) = self else { return [] }
+        return varyOrigin ? headers + [HeaderField(CORSHeader.vary, "Origin")] : headers
     }
 }

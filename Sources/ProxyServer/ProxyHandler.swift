@@ -218,7 +218,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             _ = machine.clientClosed()
             writeLocalResponse(
-                status: error.status, lines: Self.plainTextHeaders(errorHeaders(decision), body: text), body: text,
+                status: error.status, lines: Self.plainTextHeaders(decision.proxyMadeResponseHeaders, body: text), body: text,
                 close: true, note: error.detail, fromParser: false, context: context)
         case .waiting:
             // A broken request body before the upstream answered: 400 with this request's headers.
@@ -226,7 +226,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             _ = machine.clientClosed()
             let decision = exchange?.decision ?? .passThrough
             writeLocalResponse(
-                status: error.status, lines: Self.plainTextHeaders(errorHeaders(decision), body: text), body: text,
+                status: error.status, lines: Self.plainTextHeaders(decision.proxyMadeResponseHeaders, body: text), body: text,
                 close: true, note: error.detail, fromParser: false, context: context)
         case .streaming, .closed:
             // The response has started: only closing is honest.
@@ -275,7 +275,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if head.isUpgrade {
                 // Upgrades (WebSocket) are not proxied yet (SPEC 3): 501, nothing forwarded.
                 answerLocally(
-                    status: 501, headers: errorHeaders(decision), body: "upgrade requests are not supported\n",
+                    status: 501, headers: decision.proxyMadeResponseHeaders, body: "upgrade requests are not supported\n",
                     head: head, context: context)
                 return
             }
@@ -295,12 +295,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             logger.info("request denied", metadata: metadata)
         }
-    }
-
-    /// The CORS headers a proxy-made response carries for this request (SPEC 3).
-    private func errorHeaders(_ decision: Decision) -> [HeaderField] {
-        guard case .forward(let add, _, let varyOrigin, _) = decision else { return [] }
-        return varyOrigin ? add + [HeaderField("Vary", "Origin")] : add
     }
 
     /// Writes a complete local response (preflight, denial, 404, 501). A request body
@@ -569,7 +563,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func respondWithError(status: Int, detail: String, close: Bool, context: ChannelHandlerContext) {
         let body = "\(status) \(ResponseWriter.reason(status)): \(detail)\n"
         writeLocalResponse(
-            status: status, lines: Self.plainTextHeaders(errorHeaders(exchange?.decision ?? .passThrough), body: body),
+            status: status, lines: Self.plainTextHeaders((exchange?.decision ?? .passThrough).proxyMadeResponseHeaders, body: body),
             body: body, close: close || machine.isDraining, note: detail, fromParser: false, context: context)
     }
 
