@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reliability import (APP, INVALID_CONF, ROOT, Ops, Outcome, Proxy, abort_download, abort_upload,  # noqa: E402
+from reliability import (APP, INVALID_CONF, ROOT, Ops, Outcome, Proxy, abort_download, abort_upload, replace_doc_block,  # noqa: E402
                          conf_text, describe_fds, fd_count, free_port, own_fds, rss_kib, settle_own_fds, start_upstream,
                          upstream_connections)
 
@@ -237,18 +237,7 @@ def write_doc(r, ok):
               f"pooled upstream connections after: {r['end']['pooled_upstream']}",
               f"- RSS: {r['baseline']['rss_kib']} KiB before, {r['end']['rss_kib']} KiB after",
               "<!-- FAULTS:END -->"]
-    block = "\n".join(lines)
-    doc = os.path.join(ROOT, "docs", "RELIABILITY.md")
-    text = open(doc).read() if os.path.exists(doc) else "# Reliability\n"
-    if "<!-- FAULTS:BEGIN" in text:
-        a = text.index("<!-- FAULTS:BEGIN")
-        b = text.index("<!-- FAULTS:END -->") + len("<!-- FAULTS:END -->")
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(doc, "w") as fh:
-        fh.write(text)
-
+    replace_doc_block("FAULTS", "\n".join(lines))
 
 if __name__ == "__main__":
     main()

@@ -468,3 +468,20 @@ def describe_fds(pid):
         out[int(fd)] = table.get(m.group(1), target + " (not in /proc/net/tcp: unix, or a TCP socket already reset)") \
             if m else target
     return out
+
+
+def replace_doc_block(name, block):
+    """Writes `block` (which starts with <!-- NAME:BEGIN and ends with <!-- NAME:END -->) into
+    docs/RELIABILITY.md, replacing the previous block of that name or appending it."""
+    doc = os.path.join(ROOT, "docs", "RELIABILITY.md")
+    begin, end_marker = f"<!-- {name}:BEGIN", f"<!-- {name}:END -->"
+    text = open(doc).read() if os.path.exists(doc) else "# Reliability\n"
+    if begin in text:
+        a = text.index(begin)
+        b = text.index(end_marker) + len(end_marker)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(doc, "w") as fh:
+        fh.write(text)
+

@@ -14,14 +14,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reliability import (ROOT, Ops, Outcome, Proxy, fd_count, own_fds, rss_kib, settle_own_fds,  # noqa: E402
+from reliability import (ROOT, Ops, Outcome, Proxy, fd_count, replace_doc_block, own_fds, rss_kib, settle_own_fds,  # noqa: E402
                          start_upstream, threads, upstream_connections)
 
 SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 RATE = float(os.environ.get("SOAK_RATE", "200"))
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "4"))
 SAMPLE = float(os.environ.get("SOAK_SAMPLE", "10"))
-DOC = os.path.join(ROOT, "docs", "RELIABILITY.md")
 
 # Per 20 requests: 5 preflights, 8 GETs, 3 uploads (1 KiB, 64 KiB, 256 KiB), 4 downloads (1 KiB, 64 KiB, 1 MiB).
 MIX = [("preflight", None)] * 5 + [("get", None)] * 8 + [("upload", 1024), ("upload", 64 << 10), ("upload", 256 << 10)] \
@@ -174,17 +173,7 @@ def write_doc(r, plot):
     if plot:
         lines += ["", f"![RSS and FDs during the soak]({plot})"]
     lines.append("<!-- SOAK:END -->")
-    block = "\n".join(lines)
-    text = open(DOC).read() if os.path.exists(DOC) else "# Reliability\n\n## Soak\n\n"
-    if "<!-- SOAK:BEGIN" in text:
-        start = text.index("<!-- SOAK:BEGIN")
-        end = text.index("<!-- SOAK:END -->") + len("<!-- SOAK:END -->")
-        text = text[:start] + block + text[end:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(DOC, "w") as f:
-        f.write(text)
-
+    replace_doc_block("SOAK", "\n".join(lines))
 
 if __name__ == "__main__":
     main()
