@@ -3,19 +3,61 @@ import CurlBridge
 
 /// Header rewriting between the client and the upstream (SPEC 3, "Forwarding").
 package enum HeaderRewriting {
-    /// Hop-by-hop headers, lowercased: never passed on in either direction.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    ]
+    /// What rewriting needs to know about a header name, found without allocating
+    /// (this runs for every header of every request and response).
+    enum Kind {
+        /// `Connection`, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`,
+        /// `Upgrade`: never passed on in either direction.
+        case hopByHop
+        case contentLength, host, expect, vary
+        case xForwardedFor, xForwardedProto, xForwardedHost
+        case accessControl
+        case other
+    }
+
+    static func kind(of name: String) -> Kind {
+        let n = name.utf8
+        switch n.count {
+        case 2 where equalsLowercase(n, "te"): return .hopByHop
+        case 4 where equalsLowercase(n, "host"): return .host
+        case 4 where equalsLowercase(n, "vary"): return .vary
+        case 6 where equalsLowercase(n, "expect"): return .expect
+        case 7 where equalsLowercase(n, "trailer"), 7 where equalsLowercase(n, "upgrade"): return .hopByHop
+        case 10 where equalsLowercase(n, "connection"), 10 where equalsLowercase(n, "keep-alive"): return .hopByHop
+        case 14 where equalsLowercase(n, "content-length"): return .contentLength
+        case 15 where equalsLowercase(n, "x-forwarded-for"): return .xForwardedFor
+        case 16 where equalsLowercase(n, "proxy-connection"), 17 where equalsLowercase(n, "transfer-encoding"):
+            return .hopByHop
+        case 16 where equalsLowercase(n, "x-forwarded-host"): return .xForwardedHost
+        case 17 where equalsLowercase(n, "x-forwarded-proto"): return .xForwardedProto
+        default:
+            return n.count > 15 && equalsLowercase(n.prefix(15), "access-control-") ? .accessControl : .other
+        }
+    }
+
+    /// ASCII case-insensitive comparison with a lowercase literal.
+    @inline(__always)
+    static func equalsLowercase<S: Sequence<UInt8>>(_ bytes: S, _ lower: StaticString) -> Bool {
+        let literal = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        return bytes.elementsEqual(literal) { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
+    }
+
+    /// Whether a `Connection` header named `name` (the set holds lowercased names; usually empty).
+    @inline(__always)
+    static func isNamed(_ name: String, in named: Set<String>) -> Bool {
+        !named.isEmpty && named.contains(name.lowercased())
+    }
 
     /// The names a `Connection` header lists (they are hop-by-hop for this message), lowercased.
     static func connectionNamed<C: Collection>(_ headers: C) -> Set<String>
     where C.Element == (name: String, value: String) {
         var named: Set<String> = []
-        for header in headers where header.name.utf8.count == 10 && header.name.lowercased() == "connection" {
+        for header in headers where header.name.utf8.count == 10 && equalsLowercase(header.name.utf8, "connection") {
             for item in header.value.split(separator: ",") {
                 let token = item.trimmingSpaces().lowercased()
-                if !token.isEmpty { named.insert(token) }
+                // `keep-alive`, `close`, `upgrade` are dropped anyway; leaving them out keeps
+                // the set empty for the usual `Connection: keep-alive`, so no name is lowercased.
+                if !token.isEmpty && token != "close" && kind(of: token) != .hopByHop { named.insert(token) }
             }
         }
         return named
@@ -33,19 +75,19 @@ package enum HeaderRewriting {
         var forwardedFor: String? = nil
         var requestHost: String? = nil
         for (name, value) in headers {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
-            switch lower {
-            case "content-length", "x-forwarded-proto", "x-forwarded-host", "expect":
+            let kind = kind(of: name)
+            if kind == .hopByHop || isNamed(name, in: named) { continue }
+            switch kind {
+            case .contentLength, .xForwardedProto, .xForwardedHost, .expect:
                 // curl frames the body; X-Forwarded-* are ours; the proxy answers
                 // `Expect: 100-continue` itself, so the upstream never sees it.
                 continue
-            case "host":
+            case .host:
                 requestHost = value
                 out.append(HeaderLine(name, preserveHost ? value : upstreamHost))
-            case "x-forwarded-for":
+            case .xForwardedFor:
                 forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value
-            default:
+            case .hopByHop, .vary, .accessControl, .other:
                 out.append(HeaderLine(name, value))
             }
         }
@@ -73,14 +115,14 @@ package enum HeaderRewriting {
         var varyIndex: Int? = nil
         var varyStar = false
         for header in upstream {
-            let lower = header.name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
-            if lower == "content-length" {
+            let kind = kind(of: header.name)
+            if kind == .hopByHop || isNamed(header.name, in: named) { continue }
+            if kind == .contentLength {
                 contentLength = Int64(header.value.trimmingSpaces())
                 continue
             }
-            if stripCORS && lower.hasPrefix("access-control-") { continue }
-            if varyOrigin && lower == "vary" {
+            if stripCORS && kind == .accessControl { continue }
+            if varyOrigin && kind == .vary {
                 // Several Vary lines become one, so Origin is listed exactly once.
                 if varyIndex == nil {
                     varyIndex = out.count
@@ -96,7 +138,7 @@ package enum HeaderRewriting {
             out.append((header.name, header.value))
         }
         if varyOrigin {
-            let hasOrigin = varyItems.contains { $0.lowercased() == "origin" }
+            let hasOrigin = varyItems.contains { equalsLowercase($0.utf8, "origin") }
             if !hasOrigin && !varyStar { varyItems.append("Origin") }
             let value = varyItems.joined(separator: ", ")
             if let varyIndex {
