@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import CORSPolicy
 import ProxyConfig
 import ProxyServer
@@ -38,7 +39,7 @@ struct Explain: ParsableCommand {
         guard let configuration = result.configuration, result.errors.isEmpty else {
             throw ExitCode(2)
         }
-        let serving = ServingConfig(configuration)
+        let serving = ServingConfig(configuration, metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance))
         let pathOnly = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         let facts = RequestFacts(
             method: preflight ? "OPTIONS" : method, path: pathOnly, origins: origin.map { [$0] } ?? [],

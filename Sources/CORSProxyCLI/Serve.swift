@@ -55,7 +55,7 @@ struct Serve: AsyncParsableCommand {
         // keep-alive of Node and Apache upstreams, so a pooled connection the
         // upstream already closed is never picked for a request with a body.
         let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers ?? cores, maxConnectionIdleSeconds: 4)
-        let context = ServerContext(config: ServingConfig(configuration), transport: curl, metrics: metrics, logger: logger)
+        let context = ServerContext(configuration: configuration, transport: curl, metrics: metrics, logger: logger)
 
         var services: [any Service] = [CurlService(pool: curl)]
         do {

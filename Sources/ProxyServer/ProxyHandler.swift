@@ -44,6 +44,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private struct Exchange {
         var route: ServingRoute?
         var routeLabel: String
+        var metrics: RouteMetrics
         var decision: Decision
         var kind: RequestKind
         var outcome: Outcome
@@ -210,11 +211,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let config = server.config
                 let route = config.route(for: head.path)
                 decision = config.decide(Self.facts(from: head, scheme: server.scheme), route: route)
-                exchange = Exchange(
-                    route: route, routeLabel: route?.label ?? "-", decision: decision, kind: .actual,
-                    outcome: decision.outcome, origin: nil, method: head.method, target: head.target,
-                    keepAlive: false, started: .now())
-                server.metrics.requestStarted()
+                beginExchange(route: route, config: config, decision: decision, kind: .actual, origin: nil, head: head, keepAlive: false)
             }
             _ = machine.clientClosed()
             writeLocalResponse(
@@ -249,21 +246,37 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let config = server.config
         let route = config.route(for: head.path)
         let facts = Self.facts(from: head, scheme: server.scheme)
+        let keepAlive = head.keepAlive && !machine.isDraining
+        // An allowed preflight this route answered before: its response is already rendered.
+        var preflightKey: PreflightResponseCache.Key?
+        if let route, route.policy != nil, head.method == "OPTIONS", let requestMethod = facts.requestMethod,
+            keepAlive, head.body == .none
+        {
+            let key = PreflightResponseCache.Key(facts, requestMethod: requestMethod)
+            if let cached = route.preflightResponses[key] {
+                beginExchange(
+                    route: route, config: config, decision: cached.decision, kind: .preflight,
+                    origin: facts.origins.first, head: head, keepAlive: true)
+                finishLocalResponse(cached.response, status: cached.status, close: false, note: nil, fromParser: true, context: context)
+                return
+            }
+            preflightKey = key
+        }
         let decision = config.decide(facts, route: route)
         let isPreflight: Bool
         if case .preflight = decision { isPreflight = true } else {
             isPreflight = head.method == "OPTIONS" && facts.requestMethod != nil
         }
-        exchange = Exchange(
-            route: route, routeLabel: route?.label ?? "-", decision: decision,
-            kind: isPreflight ? .preflight : .actual, outcome: decision.outcome, origin: facts.origins.first,
-            method: head.method, target: head.target, keepAlive: head.keepAlive && !machine.isDraining,
-            started: .now())
-        server.metrics.requestStarted()
+        beginExchange(
+            route: route, config: config, decision: decision, kind: isPreflight ? .preflight : .actual,
+            origin: facts.origins.first, head: head, keepAlive: keepAlive)
 
         switch decision {
         case .preflight(let status, let headers):
-            answerLocally(status: status, headers: headers, body: nil, head: head, context: context)
+            let response = answerLocally(status: status, headers: headers, body: nil, head: head, context: context)
+            if let preflightKey, let route {
+                route.preflightResponses[preflightKey] = .init(status: status, decision: decision, response: response)
+            }
         case .deny(let status, let headers, let denial):
             if let denial { logDenial(denial, facts: facts, status: status, reported: false) }
             let body: String? = status == 404 ? "no route for \(String(head.path))\n" : nil
@@ -283,6 +296,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Starts the record of an exchange: what its response, access-log line and metrics need.
+    private func beginExchange(
+        route: ServingRoute?, config: ServingConfig, decision: Decision, kind: RequestKind, origin: String?,
+        head: RequestHead, keepAlive: Bool
+    ) {
+        exchange = Exchange(
+            route: route, routeLabel: route?.label ?? "-", metrics: route?.metrics ?? config.noRouteMetrics,
+            decision: decision, kind: kind, outcome: decision.outcome, origin: origin, method: head.method,
+            target: head.target, keepAlive: keepAlive, started: .now())
+        server.metrics.requestStarted()
+    }
+
     /// One line per denial with its reason code and words (`info`; `warning` under `enforce report`).
     private func logDenial(_ denial: Denial, facts: RequestFacts, status: Int?, reported: Bool) {
         var metadata: Logger.Metadata = [
@@ -300,9 +325,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes a complete local response (preflight, denial, 404, 501). A request body
     /// that was announced is not read: the connection closes after the answer.
     /// Rendered straight into the buffer: this is the preflight hot path.
+    /// Returns the rendered response.
+    @discardableResult
     private func answerLocally(
         status: Int, headers: [HeaderField], body: String?, head: RequestHead, context: ChannelHandlerContext
-    ) {
+    ) -> ByteBuffer {
         let close = !head.keepAlive || head.body != .none || machine.isDraining
         var buffer = context.channel.allocator.buffer(capacity: 512)
         ResponseWriter.writeStatusLine(into: &buffer, status: status)
@@ -324,6 +351,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let body, head.method != "HEAD" { buffer.writeString(body) }
         // Called while parsing: the parse loop goes on by itself, the read-complete flush sends it.
         finishLocalResponse(buffer, status: status, close: close, note: nil, fromParser: true, context: context)
+        return buffer
     }
 
     /// Writes a response the proxy made itself, records the exchange, then closes the
@@ -581,8 +609,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.exchange = nil
         let now = NIODeadline.now()
         let elapsed = (now - exchange.started).nanoseconds
-        server.metrics.request(route: exchange.routeLabel, kind: exchange.kind, outcome: exchange.outcome)
-        server.metrics.duration(route: exchange.routeLabel, nanoseconds: elapsed)
+        exchange.metrics.record(kind: exchange.kind, outcome: exchange.outcome, nanoseconds: elapsed)
         server.metrics.requestFinished()
         if logger.logLevel <= .info {
             var metadata: Logger.Metadata = [
@@ -674,17 +701,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var facts = RequestFacts(method: head.method, path: head.path, scheme: scheme)
         for (name, value) in head.headers {
             switch name.utf8.count {
-            case 4 where name.lowercased() == "host":
+            case 4 where HeaderRewriting.equalsLowercase(name.utf8, "host"):
                 facts.host = value
-            case 6 where name.lowercased() == "origin":
+            case 6 where HeaderRewriting.equalsLowercase(name.utf8, "origin"):
                 // An empty Origin counts as absent (SPEC 3).
                 if !value.isEmpty { facts.origins.append(value) }
-            case 29 where name.lowercased() == "access-control-request-method":
+            case 29 where HeaderRewriting.equalsLowercase(name.utf8, "access-control-request-method"):
                 facts.requestMethod = value
-            case 30 where name.lowercased() == "access-control-request-headers":
+            case 30 where HeaderRewriting.equalsLowercase(name.utf8, "access-control-request-headers"):
                 facts.requestHeaders.append(value)
-            case 38 where name.lowercased() == "access-control-request-private-network":
-                if value.lowercased() == "true" { facts.privateNetwork = true }
+            case 38 where HeaderRewriting.equalsLowercase(name.utf8, "access-control-request-private-network"):
+                if HeaderRewriting.equalsLowercase(value.utf8, "true") { facts.privateNetwork = true }
             default:
                 break
             }

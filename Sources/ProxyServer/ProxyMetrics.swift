@@ -4,14 +4,9 @@ import CurlBridge
 import CoreMetrics
 import Synchronization
 
-/// SPEC's metrics, created once per label set and cached: the hot path does a
-/// dictionary lookup under a lock held only for that lookup.
+/// SPEC's metrics. Per-route series live in `RouteMetrics`, resolved when a conf is
+/// loaded; the rest are created once per label set and cached.
 package final class ProxyMetrics: Sendable {
-    private struct RequestKey: Hashable {
-        var route: String
-        var kind: RequestKind
-        var outcome: String
-    }
     private struct DenialKey: Hashable {
         var route: String
         var reason: DenialReason
@@ -22,10 +17,8 @@ package final class ProxyMetrics: Sendable {
     }
 
     private let factory: any MetricsFactory
-    private let requests = NIOLockedValueBox<[RequestKey: Counter]>([:])
     private let denials = NIOLockedValueBox<[DenialKey: Counter]>([:])
     private let upstreamErrors = NIOLockedValueBox<[UpstreamKey: Counter]>([:])
-    private let durations = NIOLockedValueBox<[String: Timer]>([:])
     private let inFlightGauge: Meter
     private let inFlightCount = Atomic<Int>(0)
     private let reloadsOK: Counter
@@ -39,30 +32,34 @@ package final class ProxyMetrics: Sendable {
             label: "cors_proxy_reloads_total", dimensions: [("outcome", "error")], factory: factory)
     }
 
-    /// Counts one request, and its denial if it had one (denied and reported alike).
-    package func request(route: String, kind: RequestKind, outcome: Outcome) {
-        let key = RequestKey(route: route, kind: kind, outcome: outcome.label)
-        let counter = requests.withLockedValue { table in
+    /// A route's request counters and duration timer. Built with the conf, so the request
+    /// path indexes an array instead of hashing a label per request.
+    package func routeMetrics(label: String) -> RouteMetrics {
+        RouteMetrics(label: label, owner: self)
+    }
+
+    /// The denial counter for a route and reason (denials only, so a dictionary lookup is fine).
+    fileprivate func countDenial(route: String, reason: DenialReason) {
+        let key = DenialKey(route: route, reason: reason)
+        let counter = denials.withLockedValue { table in
             if let c = table[key] { return c }
             let c = Counter(
-                label: "cors_proxy_requests_total",
-                dimensions: [("route", route), ("kind", kind.rawValue), ("outcome", key.outcome)], factory: factory)
+                label: "cors_proxy_denials_total", dimensions: [("route", route), ("reason", reason.rawValue)],
+                factory: factory)
             table[key] = c
             return c
         }
         counter.increment()
-        if let denial = outcome.denial {
-            let dkey = DenialKey(route: route, reason: denial.reason)
-            let d = denials.withLockedValue { table in
-                if let c = table[dkey] { return c }
-                let c = Counter(
-                    label: "cors_proxy_denials_total", dimensions: [("route", route), ("reason", denial.reason.rawValue)],
-                    factory: factory)
-                table[dkey] = c
-                return c
-            }
-            d.increment()
-        }
+    }
+
+    fileprivate func makeRequestCounter(route: String, kind: RequestKind, outcome: String) -> Counter {
+        Counter(
+            label: "cors_proxy_requests_total",
+            dimensions: [("route", route), ("kind", kind.rawValue), ("outcome", outcome)], factory: factory)
+    }
+
+    fileprivate func makeDurationTimer(route: String) -> Timer {
+        Timer(label: "cors_proxy_request_duration_seconds", dimensions: [("route", route)], factory: factory)
     }
 
     package func upstreamError(upstream: String, kind: UpstreamError.Kind) {
@@ -76,16 +73,6 @@ package final class ProxyMetrics: Sendable {
             return c
         }
         counter.increment()
-    }
-
-    package func duration(route: String, nanoseconds: Int64) {
-        let timer = durations.withLockedValue { table in
-            if let t = table[route] { return t }
-            let t = Timer(label: "cors_proxy_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            table[route] = t
-            return t
-        }
-        timer.recordNanoseconds(nanoseconds)
     }
 
     package func requestStarted() {
@@ -102,5 +89,69 @@ package final class ProxyMetrics: Sendable {
 
     package func reload(succeeded: Bool) {
         (succeeded ? reloadsOK : reloadsFailed).increment()
+    }
+}
+
+/// One route's `cors_proxy_requests_total` counters (kind × outcome) and its
+/// `cors_proxy_request_duration_seconds` timer. Series are created on first use, so
+/// /metrics lists only what happened; after that a request costs one short lock and
+/// an array index. A reload builds new `RouteMetrics`; the registry hands back the
+/// same series for the same labels, so counts carry over.
+package final class RouteMetrics: Sendable {
+    private struct Handles {
+        var counters: [Counter?] = Array(repeating: nil, count: RouteMetrics.slots)
+        var timer: Timer?
+    }
+
+    /// Distinct `outcome` label values (see `index(of:)`).
+    private static let outcomeCount = 7
+    private static let slots = 2 * outcomeCount
+
+    package let label: String
+    private let owner: ProxyMetrics
+    private let handles = NIOLockedValueBox(Handles())
+
+    fileprivate init(label: String, owner: ProxyMetrics) {
+        self.label = label
+        self.owner = owner
+    }
+
+    /// Counts one finished request (and its denial, if it had one) and records its duration.
+    package func record(kind: RequestKind, outcome: Outcome, nanoseconds: Int64) {
+        let outcomeIndex = Self.index(of: outcome)
+        let slot = (kind == .preflight ? 0 : Self.outcomeCount) + outcomeIndex
+        let (counter, timer) = handles.withLockedValue { handles in
+            let counter: Counter
+            if let existing = handles.counters[slot] {
+                counter = existing
+            } else {
+                counter = owner.makeRequestCounter(route: label, kind: kind, outcome: outcome.label)
+                handles.counters[slot] = counter
+            }
+            let timer: Timer
+            if let existing = handles.timer {
+                timer = existing
+            } else {
+                timer = owner.makeDurationTimer(route: label)
+                handles.timer = timer
+            }
+            return (counter, timer)
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
+        if let denial = outcome.denial { owner.countDenial(route: label, reason: denial.reason) }
+    }
+
+    /// One slot per distinct `outcome.label` (`reported` and `unenforced` share one).
+    private static func index(of outcome: Outcome) -> Int {
+        switch outcome {
+        case .allowed: return 0
+        case .denied: return 1
+        case .reported, .unenforced: return 2
+        case .sameOrigin: return 3
+        case .noOrigin: return 4
+        case .passthrough: return 5
+        case .noRoute: return 6
+        }
     }
 }

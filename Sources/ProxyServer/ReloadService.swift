@@ -41,7 +41,7 @@ package final class ReloadService: Service, Sendable {
         if old.listen != configuration.listen || old.admin != configuration.admin {
             logger.warning("listen/admin addresses changed: restart the proxy to apply them")
         }
-        context.replaceConfig(ServingConfig(configuration))
+        context.replaceConfig(configuration)
         context.metrics.reload(succeeded: true)
         logger.info("conf reloaded", metadata: ["routes": "\(configuration.routes.matchOrder.count)"])
         return true

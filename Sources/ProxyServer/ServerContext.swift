@@ -3,6 +3,7 @@ import CORSPolicy
 import CurlBridge
 import Logging
 import NIOCore
+import ProxyConfig
 import Synchronization
 
 /// What every connection of a listener shares: the current conf, the upstream
@@ -16,8 +17,11 @@ package final class ServerContext: Sendable {
     package let scheme: Scheme
     private let drainingFlag = Atomic<Bool>(false)
 
-    package init(config: ServingConfig, transport: any UpstreamTransport, metrics: ProxyMetrics, logger: Logger, scheme: Scheme = .http) {
-        self.current = NIOLockedValueBox(config)
+    package init(
+        configuration: ProxyConfiguration, transport: any UpstreamTransport, metrics: ProxyMetrics, logger: Logger,
+        scheme: Scheme = .http
+    ) {
+        self.current = NIOLockedValueBox(ServingConfig(configuration, metrics: metrics))
         self.transport = transport
         self.metrics = metrics
         self.logger = logger
@@ -28,7 +32,8 @@ package final class ServerContext: Sendable {
     package var config: ServingConfig { current.withLockedValue { $0 } }
 
     /// Installs a new conf; requests in flight keep the one they started with.
-    package func replaceConfig(_ config: ServingConfig) {
+    package func replaceConfig(_ configuration: ProxyConfiguration) {
+        let config = ServingConfig(configuration, metrics: metrics)
         current.withLockedValue { $0 = config }
     }
 

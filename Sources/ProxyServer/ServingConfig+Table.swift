@@ -8,11 +8,15 @@ package final class ServingConfig: Sendable {
     private let routes: [ServingRoute]
     /// The top-level `cors {}`: decides the no-route 404's headers.
     package let defaultPolicy: CompiledPolicy
+    /// The `route="-"` series: requests no route matched.
+    package let noRouteMetrics: RouteMetrics
 
-    package init(_ configuration: ProxyConfiguration) {
+    /// `metrics`: where the routes count their requests (`explain` passes a no-op sink).
+    package init(_ configuration: ProxyConfiguration, metrics: ProxyMetrics) {
         self.configuration = configuration
-        self.routes = configuration.routes.matchOrder.map(ServingRoute.init)
+        self.routes = configuration.routes.matchOrder.map { ServingRoute(route: $0, metrics: metrics) }
         self.defaultPolicy = CompiledPolicy(settings: configuration.defaultCORS, routePattern: "-")
+        self.noRouteMetrics = metrics.routeMetrics(label: "-")
     }
 
     /// The route for a request path (before `?`, as received).
