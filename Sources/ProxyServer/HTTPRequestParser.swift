@@ -377,7 +377,7 @@ package struct HTTPRequestParser: Sendable {
             while ve > vs, bytes[ve - 1] == 0x20 || bytes[ve - 1] == 0x09 { ve -= 1 }
             let nameBytes = UnsafeRawBufferPointer(rebasing: bytes[line.lowerBound..<colon])
             let valueBytes = UnsafeRawBufferPointer(rebasing: bytes[vs..<ve])
-            let name = String(decoding: nameBytes, as: UTF8.self)
+            let name = KnownHeaderNames.string(nameBytes)
             let value = String(decoding: valueBytes, as: UTF8.self)
 
             switch nameBytes.count {

@@ -47,6 +47,23 @@ struct HTTPRequestParserTests {
         #expect(head.keepAlive)
     }
 
+    /// Common long names come from a table of literals (no allocation); every name must
+    /// still read exactly as the client spelled it, known or not, whatever its case.
+    @Test func headerNamesKeepTheClientsSpelling() throws {
+        let names = [
+            "Access-Control-Request-Method", "ACCESS-CONTROL-REQUEST-METHOD", "access-control-request-headers",
+            "Accept-Language", "accept-languagE", "Sec-Fetch-Mode", "X-Some-Long-Custom-Header", "sec-ch-ua-platform",
+            "Upgrade-Insecure-Requests", "X-Short",
+        ]
+        var text = "GET / HTTP/1.1\r\nHost: h\r\n"
+        for (i, name) in names.enumerated() { text += "\(name): v\(i)\r\n" }
+        let (parts, error) = parse(text + "\r\n")
+        #expect(error == nil)
+        let head = try #require(heads(parts).first)
+        #expect(head.headers.map(\.name) == ["Host"] + names)
+        #expect(head.headers.map(\.value) == ["h"] + names.indices.map { "v\($0)" })
+    }
+
     @Test(arguments: [1, 2, 7, 1000])
     func incrementalFeedingGivesTheSameResult(chunk: Int) throws {
         let text = "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world"
