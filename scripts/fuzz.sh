@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-120}
 dir=fuzz/conf
-(cd "$dir" && swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 \
+(cd "$dir" && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 \
     | grep -v "Cannot export local symbol" | tail -3)
-bin="$dir/.build/debug/ConfFuzz"
+bin="$dir/.build/release/ConfFuzz"
 seeds="$dir/.build/seeds"
 corpus="$dir/corpus"
 rm -rf "$seeds"
