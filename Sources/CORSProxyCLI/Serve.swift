@@ -50,6 +50,7 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         let metrics = ProxyMetrics(factory: PrometheusMetricsFactory(registry: registry))
         let cores = System.coreCount
+        adoptProcessNice()  // the event loop threads inherit it
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? cores)
         // Idle upstream connections are dropped after 4 s: below the common 5 s
         // keep-alive of Node and Apache upstreams, so a pooled connection the
@@ -100,6 +101,7 @@ struct CurlService: Service {
     let pool: CurlWorkerPool
 
     func run() async throws {
+        adoptProcessNice()  // the curl worker threads inherit it
         pool.start()
         try? await gracefulShutdown()
         pool.shutdown()

@@ -783,6 +783,10 @@ private func monotonicNanoseconds() -> UInt64 {
 private func curlWorkerThreadMain(_ context: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     guard let context else { return nil }
     let worker = Unmanaged<CurlWorker>.fromOpaque(context).takeRetainedValue()
+    #if os(Linux)
+    // Otherwise it keeps its creator's name (a libdispatch thread's): `top -H` should say what it is.
+    _ = ccurl_name_this_thread("curl-worker")
+    #endif
     worker.run()
     return nil
 }

@@ -108,6 +108,29 @@ struct CommandLineTests {
         #expect(metrics.contains("cors_proxy_request_duration_seconds"))
     }
 
+    /// `nice -n 7 cors-proxy serve` (or systemd's `Nice=`) must reach the threads doing the
+    /// work. They are created from async code, whose libdispatch threads sit at nice 0.
+    @Test func theWorkingThreadsRunAtTheNiceTheProxyWasStartedWith() throws {
+        let upstream = try Upstream()
+        let proxy = try Proxy(
+            conf: standardConf(upstream: upstream.url), extraArguments: ["--event-loops", "2", "--curl-workers", "2"],
+            nice: 7)
+        #expect(try proxy.client().request("GET", "/api/items", headers: [("Origin", "https://app.example.com")]).status == 200)
+        let pid = proxy.process.process.processIdentifier
+        var niceByThread: [String: [Int]] = [:]
+        for task in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+            let name = try String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let stat = try String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8)
+            // Fields after the parenthesised name: state is field 3, nice is field 19.
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            niceByThread[name, default: []].append(Int(fields[16])!)
+        }
+        let workers = niceByThread.filter { $0.key.hasPrefix("NIO-ELT") || $0.key == "curl-worker" }
+        #expect(workers.values.reduce(0) { $0 + $1.count } == 4, "\(niceByThread)")
+        #expect(workers.values.allSatisfy { $0.allSatisfy { $0 == 7 } }, "\(niceByThread)")
+    }
+
     @Test func sighupReloadsValidAndKeepsOldOnInvalid() throws {
         let upstream = try Upstream()
         let conf = standardConf(upstream: upstream.url)

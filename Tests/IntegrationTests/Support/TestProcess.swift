@@ -27,13 +27,18 @@ final class TestProcess: @unchecked Sendable {
     let name: String
 
     /// `unprivileged`: when the tests run as root, run the child as `nobody` (via setpriv),
-    /// the way the container image and Kubernetes run the proxy.
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], unprivileged: Bool = false)
-        throws
-    {
+    /// the way the container image and Kubernetes run the proxy. `nice`: start it under
+    /// `nice -n` (nice execs, so the process id is the child's).
+    init(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], unprivileged: Bool = false,
+        nice: Int? = nil
+    ) throws {
         name = executable
         let binary = builtProductsDirectory().appendingPathComponent(executable)
-        if unprivileged && getuid() == 0 {
+        if let nice {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
+            process.arguments = ["-n", "\(nice)", binary.path] + arguments
+        } else if unprivileged && getuid() == 0 {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", binary.path] + arguments
         } else {
@@ -158,9 +163,10 @@ final class Proxy: @unchecked Sendable {
     let confPath: String
 
     /// `conf` may use `LISTEN` and `ADMIN` placeholders; they become 127.0.0.1:0.
-    init(conf: String, environment: [String: String] = [:], extraArguments: [String] = [], unprivileged: Bool = false)
-        throws
-    {
+    init(
+        conf: String, environment: [String: String] = [:], extraArguments: [String] = [], unprivileged: Bool = false,
+        nice: Int? = nil
+    ) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cors-proxy-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path)
@@ -169,7 +175,7 @@ final class Proxy: @unchecked Sendable {
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: confPath)
         process = try TestProcess(
             "cors-proxy", ["serve", "--config", confPath] + extraArguments, environment: environment,
-            unprivileged: unprivileged)
+            unprivileged: unprivileged, nice: nice)
         let line = try process.waitForLine("listening line") { $0.contains(" listening") && $0.contains("port=") }
         port = Proxy.port(in: line) ?? 0
         if conf.contains("admin") {
