@@ -59,6 +59,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private static let maxPollMilliseconds: UInt64 = 1000
 
     private let logger: Logger
+    /// `logger` is a `let`, so its level is fixed: checked once, not per transfer (reading
+    /// `logLevel` copies the handler existential).
+    private let traceEnabled: Bool
     private let multi: UnsafeMutableRawPointer?
     #if os(Linux)
     /// The worker's epoll set and wakeup eventfd (nil only with `multi`).
@@ -93,6 +96,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         maxConnectionIdleSeconds: Int = 50
     ) {
         self.logger = logger
+        self.traceEnabled = logger.logLevel <= .trace
         self.maxConnectionIdleSeconds = maxConnectionIdleSeconds
         _ = CurlGlobal.initialised
         // The thread does not exist yet, so this thread is the multi's only user here.
@@ -352,7 +356,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         transfer.inMulti = true
         transfers[transfer.id] = transfer
         noteActivity(transfer)
-        logger.trace("upstream transfer started", metadata: ["transfer.id": "\(transfer.id)"])
+        if traceEnabled {
+            logger.trace("upstream transfer started", metadata: ["transfer.id": "\(transfer.id)"])
+        }
     }
 
     /// The options every transfer shares, set once per new handle; returns the first failure.
@@ -435,23 +441,29 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
         check(easy.set(.customRequest, customMethod))
 
-        guard let list = Self.headerList(request.headers) else { return CURLE_OUT_OF_MEMORY }
+        // curl adds `Expect: 100-continue` only to uploads; without one the blank is dead
+        // weight that curl's header checks would scan on every lookup.
+        guard let list = Self.headerList(request.headers, blankExpect: !transfer.discardsRequestBody) else {
+            return CURLE_OUT_OF_MEMORY
+        }
         transfer.headerList = list
         check(easy.set(.httpHeader, list))
         return first
     }
 
-    /// The request's headers for curl, plus the blanks that stop curl adding its own.
+    /// The request's headers for curl, plus the blanks that stop curl adding its own
+    /// (`Accept:` always, `Expect:` when `blankExpect`: curl adds that one only to uploads).
     /// `Content-Length`/`Transfer-Encoding` are left to curl: it frames the body from `RequestBodyFraming`.
     /// Headers whose name is empty or whose name or value holds CR, LF or NUL are dropped.
     ///
     /// One `malloc` holds the nodes and their text (curl only reads a header list): free it
     /// with `freeHeaderList`, never `curl_slist_free_all`.
-    static func headerList(_ headers: [HeaderLine]) -> UnsafeMutablePointer<curl_slist>? {
-        let blanks: [StaticString] = ["Accept:", "Expect:"]
+    static func headerList(_ headers: [HeaderLine], blankExpect: Bool = true) -> UnsafeMutablePointer<curl_slist>? {
+        let acceptBlank: StaticString = "Accept:"
+        let expectBlank: StaticString = "Expect:"
         var textCapacity = 16  // both blanks with their NULs
         for header in headers { textCapacity += header.name.utf8.count + header.value.utf8.count + 3 }
-        let nodeCapacity = headers.count + blanks.count
+        let nodeCapacity = headers.count + 2
         let nodeBytes = nodeCapacity * MemoryLayout<curl_slist>.stride
         guard let block = malloc(nodeBytes + textCapacity) else { return nil }
         let nodes = block.bindMemory(to: curl_slist.self, capacity: nodeCapacity)
@@ -509,7 +521,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             if Self.equalsIgnoringCase(name, "accept") { sawAccept = true }
             if Self.equalsIgnoringCase(name, "expect") { sawExpect = true }
         }
-        for (blank, saw) in zip(blanks, [sawAccept, sawExpect]) where !saw {
+        func appendBlank(_ blank: StaticString) {
             let start = used
             blank.withUTF8Buffer { bytes in
                 UnsafeMutableRawPointer(text + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
@@ -519,6 +531,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             used += 1
             link(start)
         }
+        if !sawAccept { appendBlank(acceptBlank) }
+        if blankExpect && !sawExpect { appendBlank(expectBlank) }
         return nodes
     }
 
@@ -666,7 +680,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
                 easy.destroy()
             }
         }
-        transfer.requestQueue.removeAll()
+        // removeAll() on an empty CircularBuffer still allocates fresh storage.
+        if !transfer.requestQueue.isEmpty { transfer.requestQueue.removeAll() }
     }
 
     private func takeHandle() -> EasyHandle? {
