@@ -17,7 +17,8 @@ import Darwin
 /// On Linux the worker waits in `epoll_wait` (`CurlSocketPoller`) and drives curl with
 /// `curl_multi_socket_action`, as curl's `ephiperfifo.c` does; elsewhere with
 /// `curl_multi_perform` + `curl_multi_poll`. Events reach each
-/// transfer's EventLoop batched: one `execute` per transfer per worker turn.
+/// transfer's EventLoop batched: one `execute` per EventLoop per worker turn, carrying
+/// each of its dirty transfers' events in order.
 ///
 /// `@unchecked Sendable`: `inbox`, `lifecycle` (locked boxes) and the atomics are shared;
 /// every other `var` is confined to the worker thread (before `start()` and after
@@ -627,16 +628,40 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
+    /// Hands each dirty transfer's events to its EventLoop. One `execute` per loop, not per
+    /// transfer: a turn often finishes several exchanges of one loop, and each `execute`
+    /// costs a closure, the loop's task-queue lock and a task run on the loop.
     private func flushEvents() {
+        guard !dirty.isEmpty else { return }
+        var groups: [(loop: any EventLoop, deliveries: [Delivery])] = []
         for transfer in dirty {
             transfer.isDirty = false
             transfer.flushAccumulators()
             if transfer.pending.isEmpty { continue }
-            let batch = transfer.pending
+            let delivery = Delivery(transfer: transfer, batch: transfer.pending)
             transfer.pending = []
-            transfer.eventLoop.execute { transfer.deliver(batch) }
+            if let index = groups.firstIndex(where: { $0.loop === transfer.eventLoop }) {
+                groups[index].deliveries.append(delivery)
+            } else {
+                var deliveries: [Delivery] = []
+                deliveries.reserveCapacity(dirty.count)
+                deliveries.append(delivery)
+                groups.append((transfer.eventLoop, deliveries))
+            }
         }
         dirty.removeAll(keepingCapacity: true)
+        for group in groups {
+            let deliveries = group.deliveries
+            group.loop.execute {
+                for delivery in deliveries { delivery.transfer.deliver(delivery.batch) }
+            }
+        }
+    }
+
+    /// One transfer's events of one worker turn.
+    private struct Delivery: Sendable {
+        let transfer: CurlTransfer
+        let batch: [PendingEvent]
     }
 
     private func markDirty(_ transfer: CurlTransfer) {
