@@ -827,37 +827,43 @@ private func curlWorkerThreadMain(_ context: UnsafeMutableRawPointer?) -> Unsafe
     return nil
 }
 
-private func transfer(from context: UnsafeMutableRawPointer?) -> CurlTransfer? {
-    guard let context else { return nil }
-    return Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+/// Runs `body` with the transfer behind `context` without a retain/release pair per
+/// callback: the worker's table keeps the transfer alive for the whole curl call.
+@inline(__always)
+private func withTransfer(_ context: UnsafeMutableRawPointer?, orElse fallback: Int, _ body: (CurlTransfer) -> Int) -> Int {
+    guard let context else { return fallback }
+    return Unmanaged<CurlTransfer>.fromOpaque(context)._withUnsafeGuaranteedRef(body)
 }
 
 // curl's C callbacks; `context` is the transfer, unretained (the worker's table retains it).
 private func curlWriteCallback(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let transfer = transfer(from: context) else { return 0 }
-    return transfer.worker.receiveBody(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    withTransfer(context, orElse: 0) { transfer in
+        transfer.worker.receiveBody(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    }
 }
 
 private func curlHeaderCallback(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let transfer = transfer(from: context) else { return 0 }
-    return transfer.worker.receiveHeader(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    withTransfer(context, orElse: 0) { transfer in
+        transfer.worker.receiveHeader(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    }
 }
 
 private func curlTimerCallback(
     _ multi: UnsafeMutableRawPointer?, _ milliseconds: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let context else { return 0 }
-    Unmanaged<CurlWorker>.fromOpaque(context).takeUnretainedValue().setCurlTimer(milliseconds)
+    Unmanaged<CurlWorker>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.setCurlTimer(milliseconds) }
     return 0
 }
 
 private func curlReadCallback(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let transfer = transfer(from: context) else { return Int(CURL_READFUNC_ABORT) }
-    return transfer.worker.sendBody(transfer, UnsafeMutableRawBufferPointer(start: data, count: size * count))
+    withTransfer(context, orElse: Int(CURL_READFUNC_ABORT)) { transfer in
+        transfer.worker.sendBody(transfer, UnsafeMutableRawBufferPointer(start: data, count: size * count))
+    }
 }
