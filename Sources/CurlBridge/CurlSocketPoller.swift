@@ -144,7 +144,8 @@ func curlSocketCallback(
     _ socketContext: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let context else { return 0 }
-    Unmanaged<CurlSocketPoller>.fromOpaque(context).takeUnretainedValue().update(fd, what: what)
+    // Guaranteed, not taken: no retain/release per call (the worker owns the poller).
+    Unmanaged<CurlSocketPoller>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.update(fd, what: what) }
     return 0
 }
 

@@ -17,7 +17,8 @@ import Darwin
 /// On Linux the worker waits in `epoll_wait` (`CurlSocketPoller`) and drives curl with
 /// `curl_multi_socket_action`, as curl's `ephiperfifo.c` does; elsewhere with
 /// `curl_multi_perform` + `curl_multi_poll`. Events reach each
-/// transfer's EventLoop batched: one `execute` per transfer per worker turn.
+/// transfer's EventLoop batched: one `execute` per EventLoop per worker turn, carrying
+/// each of its dirty transfers' events in order.
 ///
 /// `@unchecked Sendable`: `inbox`, `lifecycle` (locked boxes) and the atomics are shared;
 /// every other `var` is confined to the worker thread (before `start()` and after
@@ -59,6 +60,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private static let maxPollMilliseconds: UInt64 = 1000
 
     private let logger: Logger
+    /// `logger` is a `let`, so its level is fixed: checked once, not per transfer (reading
+    /// `logLevel` copies the handler existential).
+    private let traceEnabled: Bool
     private let multi: UnsafeMutableRawPointer?
     #if os(Linux)
     /// The worker's epoll set and wakeup eventfd (nil only with `multi`).
@@ -93,6 +97,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         maxConnectionIdleSeconds: Int = 50
     ) {
         self.logger = logger
+        self.traceEnabled = logger.logLevel <= .trace
         self.maxConnectionIdleSeconds = maxConnectionIdleSeconds
         _ = CurlGlobal.initialised
         // The thread does not exist yet, so this thread is the multi's only user here.
@@ -352,7 +357,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         transfer.inMulti = true
         transfers[transfer.id] = transfer
         noteActivity(transfer)
-        logger.trace("upstream transfer started", metadata: ["transfer.id": "\(transfer.id)"])
+        if traceEnabled {
+            logger.trace("upstream transfer started", metadata: ["transfer.id": "\(transfer.id)"])
+        }
     }
 
     /// The options every transfer shares, set once per new handle; returns the first failure.
@@ -435,23 +442,29 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
         check(easy.set(.customRequest, customMethod))
 
-        guard let list = Self.headerList(request.headers) else { return CURLE_OUT_OF_MEMORY }
+        // curl adds `Expect: 100-continue` only to uploads; without one the blank is dead
+        // weight that curl's header checks would scan on every lookup.
+        guard let list = Self.headerList(request.headers, blankExpect: !transfer.discardsRequestBody) else {
+            return CURLE_OUT_OF_MEMORY
+        }
         transfer.headerList = list
         check(easy.set(.httpHeader, list))
         return first
     }
 
-    /// The request's headers for curl, plus the blanks that stop curl adding its own.
+    /// The request's headers for curl, plus the blanks that stop curl adding its own
+    /// (`Accept:` always, `Expect:` when `blankExpect`: curl adds that one only to uploads).
     /// `Content-Length`/`Transfer-Encoding` are left to curl: it frames the body from `RequestBodyFraming`.
     /// Headers whose name is empty or whose name or value holds CR, LF or NUL are dropped.
     ///
     /// One `malloc` holds the nodes and their text (curl only reads a header list): free it
     /// with `freeHeaderList`, never `curl_slist_free_all`.
-    static func headerList(_ headers: [HeaderLine]) -> UnsafeMutablePointer<curl_slist>? {
-        let blanks: [StaticString] = ["Accept:", "Expect:"]
+    static func headerList(_ headers: [HeaderLine], blankExpect: Bool = true) -> UnsafeMutablePointer<curl_slist>? {
+        let acceptBlank: StaticString = "Accept:"
+        let expectBlank: StaticString = "Expect:"
         var textCapacity = 16  // both blanks with their NULs
         for header in headers { textCapacity += header.name.utf8.count + header.value.utf8.count + 3 }
-        let nodeCapacity = headers.count + blanks.count
+        let nodeCapacity = headers.count + 2
         let nodeBytes = nodeCapacity * MemoryLayout<curl_slist>.stride
         guard let block = malloc(nodeBytes + textCapacity) else { return nil }
         let nodes = block.bindMemory(to: curl_slist.self, capacity: nodeCapacity)
@@ -509,7 +522,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             if Self.equalsIgnoringCase(name, "accept") { sawAccept = true }
             if Self.equalsIgnoringCase(name, "expect") { sawExpect = true }
         }
-        for (blank, saw) in zip(blanks, [sawAccept, sawExpect]) where !saw {
+        func appendBlank(_ blank: StaticString) {
             let start = used
             blank.withUTF8Buffer { bytes in
                 UnsafeMutableRawPointer(text + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
@@ -519,6 +532,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             used += 1
             link(start)
         }
+        if !sawAccept { appendBlank(acceptBlank) }
+        if blankExpect && !sawExpect { appendBlank(expectBlank) }
         return nodes
     }
 
@@ -613,16 +628,40 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
+    /// Hands each dirty transfer's events to its EventLoop. One `execute` per loop, not per
+    /// transfer: a turn often finishes several exchanges of one loop, and each `execute`
+    /// costs a closure, the loop's task-queue lock and a task run on the loop.
     private func flushEvents() {
+        guard !dirty.isEmpty else { return }
+        var groups: [(loop: any EventLoop, deliveries: [Delivery])] = []
         for transfer in dirty {
             transfer.isDirty = false
             transfer.flushAccumulators()
             if transfer.pending.isEmpty { continue }
-            let batch = transfer.pending
+            let delivery = Delivery(transfer: transfer, batch: transfer.pending)
             transfer.pending = []
-            transfer.eventLoop.execute { transfer.deliver(batch) }
+            if let index = groups.firstIndex(where: { $0.loop === transfer.eventLoop }) {
+                groups[index].deliveries.append(delivery)
+            } else {
+                var deliveries: [Delivery] = []
+                deliveries.reserveCapacity(dirty.count)
+                deliveries.append(delivery)
+                groups.append((transfer.eventLoop, deliveries))
+            }
         }
         dirty.removeAll(keepingCapacity: true)
+        for group in groups {
+            let deliveries = group.deliveries
+            group.loop.execute {
+                for delivery in deliveries { delivery.transfer.deliver(delivery.batch) }
+            }
+        }
+    }
+
+    /// One transfer's events of one worker turn.
+    private struct Delivery: Sendable {
+        let transfer: CurlTransfer
+        let batch: [PendingEvent]
     }
 
     private func markDirty(_ transfer: CurlTransfer) {
@@ -666,7 +705,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
                 easy.destroy()
             }
         }
-        transfer.requestQueue.removeAll()
+        // removeAll() on an empty CircularBuffer still allocates fresh storage.
+        if !transfer.requestQueue.isEmpty { transfer.requestQueue.removeAll() }
     }
 
     private func takeHandle() -> EasyHandle? {
@@ -791,37 +831,43 @@ private func curlWorkerThreadMain(_ context: UnsafeMutableRawPointer?) -> Unsafe
     return nil
 }
 
-private func transfer(from context: UnsafeMutableRawPointer?) -> CurlTransfer? {
-    guard let context else { return nil }
-    return Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+/// Runs `body` with the transfer behind `context` without a retain/release pair per
+/// callback: the worker's table keeps the transfer alive for the whole curl call.
+@inline(__always)
+private func withTransfer(_ context: UnsafeMutableRawPointer?, orElse fallback: Int, _ body: (CurlTransfer) -> Int) -> Int {
+    guard let context else { return fallback }
+    return Unmanaged<CurlTransfer>.fromOpaque(context)._withUnsafeGuaranteedRef(body)
 }
 
 // curl's C callbacks; `context` is the transfer, unretained (the worker's table retains it).
 private func curlWriteCallback(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let transfer = transfer(from: context) else { return 0 }
-    return transfer.worker.receiveBody(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    withTransfer(context, orElse: 0) { transfer in
+        transfer.worker.receiveBody(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    }
 }
 
 private func curlHeaderCallback(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let transfer = transfer(from: context) else { return 0 }
-    return transfer.worker.receiveHeader(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    withTransfer(context, orElse: 0) { transfer in
+        transfer.worker.receiveHeader(transfer, UnsafeRawBufferPointer(start: data, count: size * count))
+    }
 }
 
 private func curlTimerCallback(
     _ multi: UnsafeMutableRawPointer?, _ milliseconds: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let context else { return 0 }
-    Unmanaged<CurlWorker>.fromOpaque(context).takeUnretainedValue().setCurlTimer(milliseconds)
+    Unmanaged<CurlWorker>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.setCurlTimer(milliseconds) }
     return 0
 }
 
 private func curlReadCallback(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let transfer = transfer(from: context) else { return Int(CURL_READFUNC_ABORT) }
-    return transfer.worker.sendBody(transfer, UnsafeMutableRawBufferPointer(start: data, count: size * count))
+    withTransfer(context, orElse: Int(CURL_READFUNC_ABORT)) { transfer in
+        transfer.worker.sendBody(transfer, UnsafeMutableRawBufferPointer(start: data, count: size * count))
+    }
 }

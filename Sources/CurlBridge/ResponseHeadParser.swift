@@ -30,6 +30,8 @@ package struct ResponseHeadParser {
         if bytes.starts(with: Self.httpPrefix) {
             status = Self.parseStatus(bytes)
             headers.removeAll(keepingCapacity: true)
+            // One allocation for a typical head instead of regrowing at 1, 2, 4, 8 and 16 headers.
+            headers.reserveCapacity(Self.expectedHeaderCount)
             return false
         }
         if bytes[0] == UInt8(ascii: " ") || bytes[0] == UInt8(ascii: "\t") {
@@ -50,6 +52,7 @@ package struct ResponseHeadParser {
     }
 
     private static let httpPrefix: [UInt8] = Array("HTTP/".utf8)
+    static let expectedHeaderCount = 16
 
     /// `HTTP/1.1 204 No Content` -> 204; nil when there are not three digits after the version.
     private static func parseStatus(_ line: UnsafeRawBufferPointer) -> Int? {
