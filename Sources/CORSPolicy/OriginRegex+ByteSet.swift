@@ -1,6 +1,6 @@
 /// A set of bytes as a 256-bit bitmap: one regex class, `.`, `\d`…, or a letter under `(?i)`.
 /// Matching a byte against it is a shift and a mask, whatever the class looks like.
-struct ByteSet: Hashable, Sendable {
+struct ByteSet: Sendable {
     private var w0: UInt64 = 0
     private var w1: UInt64 = 0
     private var w2: UInt64 = 0

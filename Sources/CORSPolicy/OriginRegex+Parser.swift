@@ -1,6 +1,6 @@
 /// An `allow_origin ~REGEX` parsed: groups are gone (nothing is captured), escapes,
 /// classes and `(?i)` are resolved to bytes and byte sets.
-indirect enum RegexNode: Equatable {
+indirect enum RegexNode {
     /// Matches the empty string: an empty group or branch.
     case empty
     case byte(UInt8)
@@ -18,7 +18,7 @@ indirect enum RegexNode: Equatable {
 
 /// Why a pattern is refused, in words a user can act on; the message names the byte
 /// offset in the pattern (0 is the first character after `~`).
-struct RegexSyntaxError: Error, Equatable {
+struct RegexSyntaxError: Error {
     let message: String
     init(_ message: String) { self.message = message }
 }
@@ -71,8 +71,10 @@ struct RegexParser {
     private mutating func parseConcatenation() throws(RegexSyntaxError) -> RegexNode {
         var items: [RegexNode] = []
         while index < bytes.count, bytes[index] != UInt8(ascii: "|"), bytes[index] != UInt8(ascii: ")") {
+            // `^*` is refused, `(^)*` is not: what counts is how the atom is written.
+            let isAnchor = bytes[index] == UInt8(ascii: "^") || bytes[index] == UInt8(ascii: "$")
             let atom = try parseAtom()
-            items.append(try parseQuantifier(of: atom))
+            items.append(try parseQuantifier(of: atom, isAnchor: isAnchor))
         }
         switch items.count {
         case 0: return .empty
@@ -107,7 +109,8 @@ struct RegexParser {
         case UInt8(ascii: "{"):
             if let quantifier = quantifier(at: index) { throw nothingToRepeat(length: quantifier.length) }
             throw RegexSyntaxError(
-                "'{' at offset \(index) does not start a repeat count ({n}, {n,} or {n,m}); write '\\{' for a literal '{'")
+                "'{' at offset \(index) does not start a repeat count ({n}, {n,} or {n,m}); write '\\{' for a literal '{'"
+            )
         default:
             index += 1
             return literal(byte)
@@ -160,11 +163,11 @@ struct RegexParser {
         return (low ?? 0, hasComma ? high : low, cursor + 1 - offset)
     }
 
-    private mutating func parseQuantifier(of atom: RegexNode) throws(RegexSyntaxError) -> RegexNode {
+    private mutating func parseQuantifier(of atom: RegexNode, isAnchor: Bool) throws(RegexSyntaxError) -> RegexNode {
         guard let (low, high, length) = quantifier(at: index) else { return atom }
         let start = index
         let written = text(start, length)
-        if atom == .start || atom == .end {
+        if isAnchor {
             throw RegexSyntaxError(
                 "'\(written)' at offset \(start) follows an anchor ('^' or '$'), which cannot be repeated")
         }
@@ -214,7 +217,8 @@ struct RegexParser {
     private mutating func parseGroupKind(open: Int) throws(RegexSyntaxError) {
         let kind = index + 1 < bytes.count ? bytes[index + 1] : 0
         let after = index + 2 < bytes.count ? bytes[index + 2] : 0
-        let noLookaround = "is not supported: this engine matches in linear time and has no lookaround; rewrite the pattern without it"
+        let noLookaround =
+            "is not supported: this engine matches in linear time and has no lookaround; rewrite the pattern without it"
         switch kind {
         case UInt8(ascii: ":"):
             index += 2
@@ -256,8 +260,9 @@ struct RegexParser {
     /// A group name, `[A-Za-z_][A-Za-z0-9_]*`, and the `>` after it.
     private mutating func skipGroupName(open: Int) throws(RegexSyntaxError) {
         let nameStart = index
-        while index < bytes.count, bytes[index] == UInt8(ascii: "_") || isAlpha(bytes[index])
-            || (index > nameStart && isDigit(bytes[index]))
+        while index < bytes.count,
+            bytes[index] == UInt8(ascii: "_") || isAlpha(bytes[index])
+                || (index > nameStart && isDigit(bytes[index]))
         {
             index += 1
         }

@@ -1,6 +1,6 @@
 /// One instruction of a Thompson NFA. `byte` and `set` consume one byte of the origin;
 /// the others are epsilon moves, followed while a byte is being waited for.
-enum RegexInstruction: Equatable, Sendable {
+enum RegexInstruction: Sendable {
     case byte(UInt8)
     case set(ByteSet)
     /// Continue at both targets.
