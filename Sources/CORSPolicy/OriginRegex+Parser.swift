@@ -74,7 +74,10 @@ struct RegexParser {
             // `^*` is refused, `(^)*` is not: what counts is how the atom is written.
             let isAnchor = bytes[index] == UInt8(ascii: "^") || bytes[index] == UInt8(ascii: "$")
             let atom = try parseAtom()
-            items.append(try parseQuantifier(of: atom, isAnchor: isAnchor))
+            let item = try parseQuantifier(of: atom, isAnchor: isAnchor)
+            // Dropping empty groups keeps `.empty` the only node that compiles to nothing.
+            if case .empty = item { continue }
+            items.append(item)
         }
         switch items.count {
         case 0: return .empty
@@ -189,6 +192,8 @@ struct RegexParser {
                 "'\(text(index, next.length))' at offset \(index) follows another quantifier; to repeat a repeated part, group it first, e.g. (?:a+)*"
             )
         }
+        // `(){1000000000}` is the empty string; expanding it would loop a billion times for nothing.
+        if case .empty = atom { return .empty }
         return .repetition(atom, min: low, max: high)
     }
 

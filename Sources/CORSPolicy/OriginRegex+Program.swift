@@ -43,7 +43,8 @@ struct RegexProgram: Sendable {
     }
 
     /// How many instructions `emit` appends for `node`, saturating just above `limit`, so
-    /// that `(a{1000}){1000}` is measured, not expanded.
+    /// that `(a{1000}){1000}` is measured, not expanded. Only `.empty` has size 0 (the parser
+    /// folds empty groups away), so a repeat count also bounds the work of expanding it.
     static func size(of node: RegexNode, limit: Int) -> Int {
         let ceiling = limit + 1
         func capped(_ value: Int) -> Int { min(value, ceiling) }

@@ -299,6 +299,17 @@ func regexRefusal(_ c: RegexRefusalCase) {
     #expect(OriginRegex("(?:a{1000}){20}") == nil)
 }
 
+/// Empty groups repeated a billion times are the empty string, not a billion steps at load.
+@Test func repeatedEmptyGroupsCompileToNothing() throws {
+    for pattern in ["a(){1000000000}b", "a(?:()()){1000000000,}b", "a(){999999999999}?b"] {
+        let regex = try #require(OriginRegex(pattern), "\(OriginRegex.compileProblem(pattern) ?? "")")
+        #expect(regex.wholeMatches("ab"))
+        #expect(!regex.wholeMatches("a"))
+    }
+    // An empty alternative still costs a split per copy, so this one is counted and refused.
+    #expect(OriginRegex("(|){1000000000}") == nil)
+}
+
 /// Patterns that backtracking engines take exponential time on, against long hostile origins.
 /// Swift's `Regex` (the engine before this one) took ~10 s on the first pattern at 18 bytes;
 /// these must simply finish, with the right answer. Timings belong in bench/regex, not here.
