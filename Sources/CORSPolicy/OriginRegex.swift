@@ -1,38 +1,53 @@
-/// A compiled `~REGEX` from `allow_origin`. Compiled once at load; matched
-/// against the whole normalised origin (an implicit `^…$`).
+/// A compiled `~REGEX` from `allow_origin`. Compiled once at load; matched against the
+/// whole normalised origin (an implicit `^…$`).
+///
+/// The engine is our own (parser, Thompson NFA, Pike VM: the OriginRegex+… files), not
+/// Swift's `Regex`, which backtracks: a hostile `Origin` against `^https://(a+)+\.x$`
+/// took exponential time per request. Matching here is linear in the origin, whatever the
+/// pattern. The syntax is documented in docs/CONFIG.md §8 ("Regexes").
 package struct OriginRegex: Sendable {
     package let pattern: String
-    // Regex is not Sendable when its output is AnyRegexOutput, but a compiled
-    // Regex is immutable and matching does not mutate it.
-    nonisolated(unsafe) private let regex: Regex<AnyRegexOutput>
+    private let program: RegexProgram
 
-    /// Limits checked before the regex parser sees a pattern: Swift's parser recurses
-    /// per nesting level, and a few thousand levels overflow the stack.
+    /// Checked before the parser runs: the parser recurses per group level.
     package static let maxLength = 1024
     package static let maxNesting = 32
+    /// Matching costs up to one step per instruction per byte of the origin, so the program
+    /// is capped; counted repetition expands, which is how a short pattern grows past it.
+    package static let maxProgramSize = 20_000
 
     package init?(_ pattern: String) {
-        guard Self.shapeProblem(pattern) == nil, let regex = try? Regex(pattern) else { return nil }
+        guard case .success(let program) = Self.compile(pattern) else { return nil }
         self.pattern = pattern
-        self.regex = regex
-        // Regex lowers its program on first use; do it at load, not on a request.
-        _ = try? regex.wholeMatch(in: "")
+        self.program = program
     }
 
     package func wholeMatches(_ origin: String) -> Bool {
-        (try? regex.wholeMatch(in: origin)) != nil
+        origin.utf8.withContiguousStorageIfAvailable { program.wholeMatches($0) }
+            ?? Array(origin.utf8).withUnsafeBufferPointer { program.wholeMatches($0) }
     }
 
-    /// nil when `pattern` compiles; else the compiler's complaint.
+    /// nil when `pattern` compiles; else what is wrong with it, and where.
     package static func compileProblem(_ pattern: String) -> String? {
-        if let problem = shapeProblem(pattern) { return problem }
-        do {
-            _ = try Regex(pattern)
-            return nil
-        } catch {
-            return "\(error)"
+        switch compile(pattern) {
+        case .success: return nil
+        case .failure(let error): return error.message
         }
     }
+
+    static func compile(_ pattern: String) -> Result<RegexProgram, RegexSyntaxError> {
+        if let problem = shapeProblem(pattern) { return .failure(RegexSyntaxError(problem)) }
+        do throws(RegexSyntaxError) {
+            var parser = RegexParser(pattern)
+            let node = try parser.parse()
+            return .success(try RegexProgram.compile(node, limit: maxProgramSize))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static let nestingMessage =
+        "the regular expression nests groups or classes more than \(maxNesting) deep; simplify it"
 
     /// Too long, or groups and classes nested too deeply (escaped characters do not count).
     static func shapeProblem(_ pattern: String) -> String? {
@@ -50,9 +65,7 @@ package struct OriginRegex: Sendable {
             case UInt8(ascii: "\\"): escaped = true
             case UInt8(ascii: "("), UInt8(ascii: "["):
                 depth += 1
-                if depth > maxNesting {
-                    return "the regular expression nests groups or classes more than \(maxNesting) deep; simplify it"
-                }
+                if depth > maxNesting { return nestingMessage }
             case UInt8(ascii: ")"), UInt8(ascii: "]"):
                 depth = max(0, depth - 1)
             default:

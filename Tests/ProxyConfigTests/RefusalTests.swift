@@ -152,7 +152,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
             "proxy.conf:5:16: error: invalid origin 'https://api.*.example.com' in allow_origin: '*' may only stand for the leftmost label(s) of the host, e.g. https://*.example.com"
         ]),
         Golden("malformed regex", head + "cors {\n  allow_origin ~(\n}\n", [
-            "proxy.conf:4:16: error: invalid origin '~(' in allow_origin: invalid regular expression: expected ')'"
+            "proxy.conf:4:16: error: invalid origin '~(' in allow_origin: invalid regular expression: unclosed '(' at offset 0; close it with ')' or write '\\(' for a literal '('"
         ]),
         Golden("malformed method", head + "cors {\n  allow_methods GET P(ST\n}\n", [
             "proxy.conf:4:21: error: 'P(ST' in allow_methods is not a method name (a token such as GET or PATCH)"
