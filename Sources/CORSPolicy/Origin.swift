@@ -225,6 +225,9 @@ func hostProblem(_ bytes: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Str
     if bytes[to - 1] == UInt8(ascii: ".") {
         return "an origin's host has no trailing dot"
     }
+    // RFC 1035's limit. It also bounds the work a `~REGEX` does per request: a request head
+    // may be 32 KiB, and a longer "origin" would only be a way to make matching expensive.
+    guard to - from <= 253 else { return "a host name is at most 253 characters" }
     var labelStart = from
     var labelCount = 0
     var allNumeric = true
