@@ -240,9 +240,15 @@ func hostProblem(_ bytes: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Str
             guard length <= 63 else { return "a host label is at most 63 characters" }
             labelCount += 1
             if allNumeric {
-                var value = 0
-                for j in labelStart..<i where isDigit(bytes[j]) { value = value * 10 + Int(bytes[j] &- 48) }
-                if !(1...3).contains(length) || value > 255 { numericValid = false }
+                // Only an octet's worth of digits is added up: a 63-digit label would overflow
+                // an Int, and Swift traps on overflow (one request's Origin killed the proxy).
+                if (1...3).contains(length) {
+                    var value = 0
+                    for j in labelStart..<i { value = value * 10 + Int(bytes[j] &- 48) }
+                    if value > 255 { numericValid = false }
+                } else {
+                    numericValid = false
+                }
             }
             labelStart = i + 1
         } else {

@@ -78,7 +78,10 @@ final class ProxyBehaviourTests {
 
     @Test func malformedAndRepeatedOriginsAreNeverAllowed() throws {
         try upstream.reset()
-        for origins in [["https://app.example.com/"], ["https://app.example.com", "https://app.example.com"], ["https://app.example.com https://x.example.org"], ["https://app.example.com:0443"]] {
+        for origins in [["https://app.example.com/"], ["https://app.example.com", "https://app.example.com"], ["https://app.example.com https://x.example.org"], ["https://app.example.com:0443"],
+            // Was a crash: an all-digit label's value was added up into an Int, which overflowed.
+            ["http://" + String(repeating: "9", count: 60) + ".0.0.1"], ["http://" + String(repeating: "1", count: 63)]]
+        {
             let r = try proxy.client().request("GET", "/api/items", headers: origins.map { ("Origin", $0) })
             #expect(r.status == 403, "\(origins)")
             #expect(r.corsHeaders.isEmpty)

@@ -46,6 +46,19 @@ import Testing
         #expect(seconds < 5, "\(name): \(seconds) s")
     }
 
+    /// Was a crash (found by the optimised fuzzer): an all-digit host label was added up into an
+    /// Int whatever its length, and Swift traps on overflow. The same code checks every request's
+    /// `Origin`, so one request could stop the proxy.
+    @Test(arguments: [
+        "http://" + String(repeating: "0", count: 60) + "27.0.0.1:8080", "http://" + String(repeating: "9", count: 63),
+        "http://1.2.3." + String(repeating: "9", count: 40), "http://[::ffff:" + String(repeating: "9", count: 30) + ".0.0.1]",
+    ])
+    func longNumericHostLabelIsAnErrorNotACrash(origin: String) {
+        let result = loadConf(Self.slotHead + "cors { allow_origin \(origin) }\n")
+        #expect(result.configuration == nil)
+        #expect(result.errors.count == 1)
+    }
+
     /// Was a crash: `allow_origin ~[[[…a…]]]` with a few thousand nested classes overflowed the
     /// stack inside Swift's regex parser. Now refused before the parser sees it.
     @Test func deeplyNestedRegexClassIsRefusedNotACrash() {
