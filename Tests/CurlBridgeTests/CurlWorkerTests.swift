@@ -301,17 +301,33 @@ struct CurlWorkerTests {
     }
 
     @Test func unwritableClientPausesUntilWritable() async throws {
-        try await withWorker { worker, upstream in
-            var options = ExchangeOptions()
-            options.startUnwritable = true
-            options.keepBody = false
-            let size = 2 * 1024 * 1024
-            let (outcome, _) = try await exchange(worker, request(upstream.url("/stream?bytes=\(size)")), options: options)
-            #expect(outcome.bodyWhileUnwritable == 0)
-            #expect(outcome.bodyBytes == size)
-            #expect(outcome.patternIntact)
-            #expect(outcome.receivePauses > 0)
+        let upstream = try await TestUpstream.start()
+        let worker = CurlWorker(logger: Logger(label: "curl-test"))
+        var options = ExchangeOptions()
+        options.startUnwritable = true
+        options.keepBody = false
+        let size = 2 * 1024 * 1024
+        // The transfer is created and marked unwritable before the worker thread runs, so no
+        // byte can be taken before the mark (on a loaded machine the event loop can be
+        // descheduled between starting a transfer and marking it, and the worker is fast).
+        let eventLoop = testGroup.next()
+        let driver = ExchangeDriver(eventLoop: eventLoop, options: options)
+        let outcome: Outcome
+        do {
+            try await eventLoop.submit { driver.start(worker, request(upstream.url("/stream?bytes=\(size)"))) }.get()
+            worker.start()
+            outcome = try await driver.promise.futureResult.get()
+        } catch {
+            worker.shutdown()
+            try? await upstream.stop()
+            throw error
         }
+        worker.shutdown()
+        try await upstream.stop()
+        #expect(outcome.bodyWhileUnwritable == 0)
+        #expect(outcome.bodyBytes == size)
+        #expect(outcome.patternIntact)
+        #expect(outcome.receivePauses > 0)
     }
 
     @Test(arguments: [
