@@ -43,7 +43,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// What the response needs to remember about its request.
     private struct Exchange {
         var route: ServingRoute?
-        var routeLabel: String
+        /// The route's series (`route="-"` when no route matched).
         var metrics: RouteMetrics
         var decision: Decision
         var kind: RequestKind
@@ -59,6 +59,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var started: NIODeadline
         var upstreamStarted: NIODeadline? = nil
         var upstreamHeadAt: NIODeadline? = nil
+
+        /// The route as written, for logs: `/api/`, `= /healthz`, or `-`.
+        var routeLabel: String { metrics.label }
     }
 
     init(server: ServerContext) {
@@ -302,7 +305,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         head: RequestHead, keepAlive: Bool
     ) {
         exchange = Exchange(
-            route: route, routeLabel: route?.label ?? "-", metrics: route?.metrics ?? config.noRouteMetrics,
+            route: route, metrics: route?.metrics ?? config.noRouteMetrics,
             decision: decision, kind: kind, outcome: decision.outcome, origin: origin, method: head.method,
             target: head.target, keepAlive: keepAlive, started: .now())
         server.metrics.requestStarted()
