@@ -39,14 +39,7 @@ def main():
     pid = proxy.pid
     ops = Ops(proxy.port, upload_sizes=(1024, 64 << 10), download_sizes=(1024, 64 << 10))
 
-    def warm():
-        for op, arg in MIX * 3:
-            ops.run(op, arg)
-        ops.drop()
-    ws = [threading.Thread(target=warm) for _ in range(CLIENTS)]
-    [w.start() for w in ws]
-    [w.join(60) for w in ws]
-    time.sleep(1)
+    ops.warm_up(MIX, CLIENTS)
     base_fd, base_rss, base_all = own_fds(pid, port), rss_kib(pid), fd_count(pid)
     fds_before = describe_fds(pid)
     print(f"faults: {SECONDS}s, {CLIENTS} clients; baseline RSS {base_rss} KiB, {base_fd} FDs "

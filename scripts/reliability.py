@@ -288,6 +288,20 @@ class Ops:
         except (OSError, http.client.HTTPException) as e:
             return Outcome.EXPECTED_FAIL, f"closed: {type(e).__name__}"
 
+    def warm_up(self, mix, clients):
+        """Runs `mix` three times on each of `clients` threads and drops their connections, so
+        the allocator and curl's pools settle before a baseline is taken."""
+        def warm():
+            for op, arg in mix * 3:
+                self.run(op, arg)
+            self.drop()
+        workers = [threading.Thread(target=warm) for _ in range(clients)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        time.sleep(1)
+
     @staticmethod
     def failed_status(status, what):
         if status in (502, 504):

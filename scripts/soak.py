@@ -33,14 +33,7 @@ def main():
     pid = proxy.pid
     ops = Ops(proxy.port)
     # Warm up (allocator, curl pools) at the soak's concurrency, then take the baseline.
-    def warm():
-        for op, arg in MIX * 3:
-            ops.run(op, arg)
-        ops.drop()
-    ws = [threading.Thread(target=warm) for _ in range(CLIENTS)]
-    [w.start() for w in ws]
-    [w.join(60) for w in ws]
-    time.sleep(1)
+    ops.warm_up(MIX, CLIENTS)
     up = upstream.port
     base_fd, base_rss = own_fds(pid, up), rss_kib(pid)
     counts = {"ok": 0, "expected_fail": 0, "wrong": 0}
