@@ -160,32 +160,23 @@ class Proxy:
         os.kill(self.pid, signal.SIGHUP)
 
 
-def listening_ports(pid):
-    """TCP ports in LISTEN state owned by pid (via /proc/PID/fd socket inodes)."""
-    inodes = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            m = re.match(r"socket:\[(\d+)\]", target)
-            if m:
-                inodes.add(m.group(1))
-    except OSError:
-        return []
-    ports = []
+def tcp_sockets():
+    """(inode, local port, remote port, state) for every TCP socket in /proc/net/tcp and tcp6."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 next(f)
                 for line in f:
-                    parts = line.split()
-                    if parts[3] == "0A" and parts[9] in inodes:
-                        ports.append(int(parts[1].rsplit(":", 1)[1], 16))
+                    p = line.split()
+                    yield p[9], int(p[1].rsplit(":", 1)[1], 16), int(p[2].rsplit(":", 1)[1], 16), p[3]
         except OSError:
             pass
-    return sorted(set(ports))
+
+
+def listening_ports(pid):
+    """TCP ports in LISTEN state owned by pid (via /proc/PID/fd socket inodes)."""
+    inodes = socket_inodes(pid)
+    return sorted({local for inode, local, _, state in tcp_sockets() if state == "0A" and inode in inodes})
 
 
 def fd_count(pid):
@@ -422,18 +413,7 @@ def socket_inodes(pid):
 def upstream_connections(pid, upstream_port):
     """Open TCP connections of pid to 127.0.0.1:upstream_port (curl's keep-alive pool)."""
     inodes = socket_inodes(pid)
-    n = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if parts[9] in inodes and int(parts[2].rsplit(":", 1)[1], 16) == upstream_port:
-                        n += 1
-        except OSError:
-            pass
-    return n
+    return sum(1 for inode, _, remote, _ in tcp_sockets() if inode in inodes and remote == upstream_port)
 
 
 def own_fds(pid, upstream_port):
@@ -456,18 +436,8 @@ TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FI
 
 def describe_fds(pid):
     """fd -> description; sockets with their TCP endpoints and state (or 'not in /proc/net/tcp')."""
-    table = {}
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(name) as f:
-                next(f)
-                for line in f:
-                    p = line.split()
-                    lport = int(p[1].rsplit(":", 1)[1], 16)
-                    rport = int(p[2].rsplit(":", 1)[1], 16)
-                    table[p[9]] = f"tcp :{lport} -> :{rport} {TCP_STATES.get(p[3], p[3])}"
-        except OSError:
-            pass
+    table = {inode: f"tcp :{local} -> :{remote} {TCP_STATES.get(state, state)}"
+             for inode, local, remote, state in tcp_sockets()}
     out = {}
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
