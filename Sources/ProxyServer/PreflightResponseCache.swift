@@ -48,15 +48,14 @@ package final class PreflightResponseCache: Sendable {
 
     package init() {}
 
-    package var count: Int { entries.withLockedValue { $0.count } }
+    package func entry(for key: Key) -> Entry? {
+        entries.withLockedValue { $0[key] }
+    }
 
-    package subscript(key: Key) -> Entry? {
-        get { entries.withLockedValue { $0[key] } }
-        set {
-            guard let newValue else { return }
-            entries.withLockedValue { table in
-                if table.count < Self.capacity || table[key] != nil { table[key] = newValue }
-            }
+    /// Keeps `entry` unless `capacity` other shapes are already kept.
+    package func store(_ entry: Entry, for key: Key) {
+        entries.withLockedValue { table in
+            if table.count < Self.capacity || table[key] != nil { table[key] = entry }
         }
     }
 }

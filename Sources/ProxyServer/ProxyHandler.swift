@@ -256,7 +256,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             keepAlive, head.body == .none
         {
             let key = PreflightResponseCache.Key(facts, requestMethod: requestMethod)
-            if let cached = route.preflightResponses[key] {
+            if let cached = route.preflightResponses.entry(for: key) {
                 beginExchange(
                     route: route, config: config, decision: cached.decision, kind: .preflight,
                     origin: facts.origins.first, head: head, keepAlive: true)
@@ -278,7 +278,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .preflight(let status, let headers):
             let response = answerLocally(status: status, headers: headers, body: nil, head: head, context: context)
             if let preflightKey, let route {
-                route.preflightResponses[preflightKey] = .init(status: status, decision: decision, response: response)
+                route.preflightResponses.store(.init(status: status, decision: decision, response: response), for: preflightKey)
             }
         case .deny(let status, let headers, let denial):
             if let denial { logDenial(denial, facts: facts, status: status, reported: false) }
