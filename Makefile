@@ -20,6 +20,7 @@ run: deps
 ## (headless Chromium), and the container checks (no Docker engine needed).
 test:
 	@scripts/ensure-deps.sh test
+	@$(MAKE) --no-print-directory lint
 	@scripts/check-container.sh
 	$(SWIFT) test
 

@@ -245,7 +245,8 @@ package final class CompiledPolicy: Sendable {
     }
 
     private func methodDenial(_ method: String) -> Denial {
-        Denial(.methodNotAllowed, "method \(method) is not in allow_methods (\(methodsInWords)) for route \(routePattern)")
+        Denial(
+            .methodNotAllowed, "method \(method) is not in allow_methods (\(methodsInWords)) for route \(routePattern)")
     }
 
     /// Reads every `Access-Control-Request-Headers` line as one comma list. Returns
@@ -399,7 +400,8 @@ package final class CompiledPolicy: Sendable {
                 .denied(
                     Denial(
                         .malformedOrigin,
-                        "origin \(sent) is not a valid serialized origin (\(error.message)) for route \(routePattern)")))
+                        "origin \(sent) is not a valid serialized origin (\(error.message)) for route \(routePattern)"))
+            )
         case .origin(let scan):
             let sentString = string(sent, of: line)
             let request = RequestOrigin(sent: sentString, scan: scan)

@@ -197,7 +197,9 @@ struct OriginScan {
 
 // MARK: - Byte classes (ASCII only: browsers send hosts in punycode)
 
-@inline(__always) func isAlpha(_ b: UInt8) -> Bool { (b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "z") }
+@inline(__always) func isAlpha(_ b: UInt8) -> Bool {
+    (b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "z")
+}
 @inline(__always) func isUpper(_ b: UInt8) -> Bool { b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") }
 @inline(__always) func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
 @inline(__always) func isHexDigit(_ b: UInt8) -> Bool {

@@ -19,7 +19,10 @@ package enum OriginEntry: Hashable, Sendable {
         if text.hasPrefix("~") {
             let pattern = String(text.dropFirst())
             guard !pattern.isEmpty else {
-                return .failure(.init("'~' must be followed by a regular expression, e.g. ~^https://pr-[0-9]+\\.preview\\.example\\.com$"))
+                return .failure(
+                    .init(
+                        "'~' must be followed by a regular expression, e.g. ~^https://pr-[0-9]+\\.preview\\.example\\.com$"
+                    ))
             }
             if let problem = OriginRegex.compileProblem(pattern) {
                 return .failure(.init("invalid regular expression: \(problem)"))
@@ -54,7 +57,9 @@ package enum OriginEntry: Hashable, Sendable {
             }
             guard origin.host.split(separator: ".").count >= 2 else {
                 return .failure(
-                    .init("what follows '*.' must have at least two labels (e.g. https://*.example.com, not https://*.com)"))
+                    .init(
+                        "what follows '*.' must have at least two labels (e.g. https://*.example.com, not https://*.com)"
+                    ))
             }
             return .success(.wildcard(scheme: origin.scheme, suffix: origin.host, port: origin.port))
         }

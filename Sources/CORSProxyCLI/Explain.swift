@@ -1,6 +1,6 @@
 import ArgumentParser
-import CoreMetrics
 import CORSPolicy
+import CoreMetrics
 import ProxyConfig
 import ProxyServer
 
@@ -43,11 +43,13 @@ struct Explain: ParsableCommand {
         let pathOnly = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         let facts = RequestFacts(
             method: preflight ? "OPTIONS" : method, path: pathOnly, origins: origin.map { [$0] } ?? [],
-            requestMethod: preflight ? method : nil, requestHeaders: headers.isEmpty ? [] : [headers.joined(separator: ", ")],
+            requestMethod: preflight ? method : nil,
+            requestHeaders: headers.isEmpty ? [] : [headers.joined(separator: ", ")],
             privateNetwork: privateNetwork, host: host, scheme: .http)
         let route = serving.route(for: pathOnly)
         let decision = serving.decide(facts, route: route)
-        let report = ExplainReport(routeLabel: route?.label, upstream: route?.route.upstream.urlPrefix, decision: decision)
+        let report = ExplainReport(
+            routeLabel: route?.label, upstream: route?.route.upstream.urlPrefix, decision: decision)
         print(report.text, terminator: "")
         if !report.allowed { throw ExitCode(1) }
     }
@@ -84,7 +86,9 @@ struct ExplainReport {
     }
 
     var text: String {
-        var lines = ["route: \(routeLabel ?? "none (no route matches this path)")" + (upstream.map { " -> \($0)" } ?? "")]
+        var lines = [
+            "route: \(routeLabel ?? "none (no route matches this path)")" + (upstream.map { " -> \($0)" } ?? "")
+        ]
         lines.append("decision: \(what)")
         if let denial = decision.denial {
             lines.append("reason: \(denial.reason.rawValue): \(denial.detail)")

@@ -10,7 +10,21 @@ import ProxyConfig
 import ProxyServer
 import ServiceLifecycle
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// `--log-level`: swift-log's levels, parsed by name (a wrapper rather than a retroactive
+/// conformance of `Logger.Level`, which another package could also declare).
+struct LogLevelArgument: ExpressibleByArgument, Sendable {
+    let level: Logger.Level
+
+    init(_ level: Logger.Level) { self.level = level }
+
+    init?(argument: String) {
+        guard let level = Logger.Level(rawValue: argument) else { return nil }
+        self.level = level
+    }
+
+    static var allValueStrings: [String] { Logger.Level.allCases.map(\.rawValue) }
+    var defaultValueDescription: String { level.rawValue }
+}
 
 /// `cors-proxy serve`: the proxy itself.
 struct Serve: AsyncParsableCommand {
@@ -20,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    var logLevel = LogLevelArgument(.info)
 
     @Option(help: "Event loop threads (default: one per core).")
     var eventLoops: Int?
@@ -29,7 +43,7 @@ struct Serve: AsyncParsableCommand {
     var curlWorkers: Int?
 
     func run() async throws {
-        let level = logLevel
+        let level = logLevel.level
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -185,4 +185,3 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
         pending.append(item)
     }
 }
-

@@ -1,13 +1,13 @@
-import NIOConcurrencyHelpers
 import CCurl
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One thread that owns one `CURLM` and runs every transfer started on it.
@@ -65,8 +65,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private let traceEnabled: Bool
     private let multi: UnsafeMutableRawPointer?
     #if os(Linux)
-    /// The worker's epoll set and wakeup eventfd (nil only with `multi`).
-    private let poller: CurlSocketPoller?
+        /// The worker's epoll set and wakeup eventfd (nil only with `multi`).
+        private let poller: CurlSocketPoller?
     #endif
     private let maxConnectionIdleSeconds: Int
     // NIOLockedValueBox (a pthread mutex) rather than Synchronization.Mutex: ThreadSanitizer
@@ -103,23 +103,25 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         // The thread does not exist yet, so this thread is the multi's only user here.
         var multi = curl_multi_init()
         #if os(Linux)
-        let poller = CurlSocketPoller()
-        if poller == nil, let created = multi {
-            curl_multi_cleanup(created)
-            multi = nil
-        }
-        self.poller = poller
+            let poller = CurlSocketPoller()
+            if poller == nil, let created = multi {
+                curl_multi_cleanup(created)
+                multi = nil
+            }
+            self.poller = poller
         #endif
         self.multi = multi
         if let multi {
             #if os(Linux)
-            if let poller {
-                ccurl_multi_setopt_socket_fn(multi, CURLMOPT_SOCKETFUNCTION, curlSocketCallback)
-                ccurl_multi_setopt_ptr(multi, MultiPointerOption.socketData.raw, Unmanaged.passUnretained(poller).toOpaque())
-            }
-            ccurl_multi_setopt_timer_fn(multi, CURLMOPT_TIMERFUNCTION, curlTimerCallback)
-            // Unretained: the multi is cleaned up before the worker goes away.
-            ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, Unmanaged.passUnretained(self).toOpaque())
+                if let poller {
+                    ccurl_multi_setopt_socket_fn(multi, CURLMOPT_SOCKETFUNCTION, curlSocketCallback)
+                    ccurl_multi_setopt_ptr(
+                        multi, MultiPointerOption.socketData.raw, Unmanaged.passUnretained(poller).toOpaque())
+                }
+                ccurl_multi_setopt_timer_fn(multi, CURLMOPT_TIMERFUNCTION, curlTimerCallback)
+                // Unretained: the multi is cleaned up before the worker goes away.
+                ccurl_multi_setopt_ptr(
+                    multi, MultiPointerOption.timerData.raw, Unmanaged.passUnretained(self).toOpaque())
             #endif
             ccurl_multi_setopt_long(multi, MultiLongOption.maxConnects.raw, max(1, maxTotalConnections))
             ccurl_multi_setopt_long(multi, MultiLongOption.maxTotalConnections.raw, max(1, maxTotalConnections))
@@ -153,7 +155,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     /// Fails the transfers still running, stops and joins the thread and frees curl's
     /// state. Blocks until done (never call it on an EventLoop); later calls return at once.
     package func shutdown() {
-        enum Next { case none, join(pthread_t), tearDownHere }
+        enum Next {
+            case none
+            case join(pthread_t)
+            case tearDownHere
+        }
         let next: Next = lifecycle.withLockedValue { state in
             switch state {
             case .initial:
@@ -204,9 +210,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             break
         case .wake:
             #if os(Linux)
-            poller?.wake()
+                poller?.wake()
             #else
-            if let multi { curl_multi_wakeup(multi) }
+                if let multi { curl_multi_wakeup(multi) }
             #endif
             wakersInFlight.subtract(1, ordering: .sequentiallyConsistent)
         case .refused:
@@ -234,38 +240,38 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         var batch: [Command] = []
         var running: Int32 = 0
         #if os(Linux)
-        guard let poller else { return }
-        turnNow = monotonicNanoseconds()
-        while true {
-            inbox.withLockedValue { swap(&$0.commands, &batch) }
-            for command in batch { apply(command) }
-            batch.removeAll(keepingCapacity: true)
-            if stopping { break }
-            if curlTimerDeadline <= turnNow {
-                curlTimerDeadline = .max
-                curl_multi_socket_action(multi, ccurl_socket_timeout, 0, &running)
-            }
-            collectFinished(multi)
-            checkIdleDeadlines()
-            flushEvents()
-            poller.wait(timeoutMilliseconds: waitMilliseconds()) { fd, action in
-                curl_multi_socket_action(multi, fd, action, &running)
-            }
+            guard let poller else { return }
             turnNow = monotonicNanoseconds()
-        }
+            while true {
+                inbox.withLockedValue { swap(&$0.commands, &batch) }
+                for command in batch { apply(command) }
+                batch.removeAll(keepingCapacity: true)
+                if stopping { break }
+                if curlTimerDeadline <= turnNow {
+                    curlTimerDeadline = .max
+                    curl_multi_socket_action(multi, ccurl_socket_timeout, 0, &running)
+                }
+                collectFinished(multi)
+                checkIdleDeadlines()
+                flushEvents()
+                poller.wait(timeoutMilliseconds: waitMilliseconds()) { fd, action in
+                    curl_multi_socket_action(multi, fd, action, &running)
+                }
+                turnNow = monotonicNanoseconds()
+            }
         #else
-        while true {
-            turnNow = monotonicNanoseconds()
-            inbox.withLockedValue { swap(&$0.commands, &batch) }
-            for command in batch { apply(command) }
-            batch.removeAll(keepingCapacity: true)
-            if stopping { break }
-            curl_multi_perform(multi, &running)
-            collectFinished(multi)
-            checkIdleDeadlines()
-            flushEvents()
-            curl_multi_poll(multi, nil, 0, waitMilliseconds(), nil)
-        }
+            while true {
+                turnNow = monotonicNanoseconds()
+                inbox.withLockedValue { swap(&$0.commands, &batch) }
+                for command in batch { apply(command) }
+                batch.removeAll(keepingCapacity: true)
+                if stopping { break }
+                curl_multi_perform(multi, &running)
+                collectFinished(multi)
+                checkIdleDeadlines()
+                flushEvents()
+                curl_multi_poll(multi, nil, 0, waitMilliseconds(), nil)
+            }
         #endif
         tearDown()
     }
@@ -337,8 +343,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     private func begin(_ transfer: CurlTransfer) {
         guard let multi, let easy = takeHandle() else {
-            fail(transfer, UpstreamError(kind: .connect, curlCode: Int32(bitPattern: CURLE_FAILED_INIT.rawValue),
-                detail: "could not create a curl handle"))
+            fail(
+                transfer,
+                UpstreamError(
+                    kind: .connect, curlCode: Int32(bitPattern: CURLE_FAILED_INIT.rawValue),
+                    detail: "could not create a curl handle"))
             return
         }
         transfer.easy = easy
@@ -373,13 +382,13 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         check(easy.set(.header, curlHeaderCallback))
         check(easy.set(.read, curlReadCallback))
         #if os(Linux)
-        if let poller {
-            let pollerContext = Unmanaged.passUnretained(poller).toOpaque()
-            check(easy.set(.sockopt, curlSockoptCallback))
-            check(easy.set(.sockoptData, pollerContext))
-            check(easy.set(.closeSocket, curlCloseSocketCallback))
-            check(easy.set(.closeSocketData, pollerContext))
-        }
+            if let poller {
+                let pollerContext = Unmanaged.passUnretained(poller).toOpaque()
+                check(easy.set(.sockopt, curlSockoptCallback))
+                check(easy.set(.sockoptData, pollerContext))
+                check(easy.set(.closeSocket, curlCloseSocketCallback))
+                check(easy.set(.closeSocketData, pollerContext))
+            }
         #endif
         check(easy.set(.noSignal, 1))
         check(easy.set(.tcpNoDelay, 1))
@@ -491,7 +500,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             for byte in bytes where byte <= UInt8(ascii: "\r") {
                 if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 { return false }
             }
-            if let base = bytes.baseAddress { UnsafeMutableRawPointer(text + used).copyMemory(from: base, byteCount: bytes.count) }
+            if let base = bytes.baseAddress {
+                UnsafeMutableRawPointer(text + used).copyMemory(from: base, byteCount: bytes.count)
+            }
             used += bytes.count
             return true
         }
@@ -744,13 +755,13 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         for handle in freeHandles { handle.destroy() }
         freeHandles.removeAll()
         #if os(Linux)
-        // The worker may be in deinit: curl's cleanup must not call back into it.
-        if let multi { ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, nil) }
+            // The worker may be in deinit: curl's cleanup must not call back into it.
+            if let multi { ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, nil) }
         #endif
         if let multi { curl_multi_cleanup(multi) }
         #if os(Linux)
-        // After the multi: its cleanup closes the cached connections through the poller.
-        poller?.close()
+            // After the multi: its cleanup closes the cached connections through the poller.
+            poller?.close()
         #endif
     }
 
@@ -824,8 +835,8 @@ private func curlWorkerThreadMain(_ context: UnsafeMutableRawPointer?) -> Unsafe
     guard let context else { return nil }
     let worker = Unmanaged<CurlWorker>.fromOpaque(context).takeRetainedValue()
     #if os(Linux)
-    // Otherwise it keeps its creator's name (a libdispatch thread's): `top -H` should say what it is.
-    _ = ccurl_name_this_thread("curl-worker")
+        // Otherwise it keeps its creator's name (a libdispatch thread's): `top -H` should say what it is.
+        _ = ccurl_name_this_thread("curl-worker")
     #endif
     worker.run()
     return nil
@@ -834,7 +845,9 @@ private func curlWorkerThreadMain(_ context: UnsafeMutableRawPointer?) -> Unsafe
 /// Runs `body` with the transfer behind `context` without a retain/release pair per
 /// callback: the worker's table keeps the transfer alive for the whole curl call.
 @inline(__always)
-private func withTransfer(_ context: UnsafeMutableRawPointer?, orElse fallback: Int, _ body: (CurlTransfer) -> Int) -> Int {
+private func withTransfer(
+    _ context: UnsafeMutableRawPointer?, orElse fallback: Int, _ body: (CurlTransfer) -> Int
+) -> Int {
     guard let context else { return fallback }
     return Unmanaged<CurlTransfer>.fromOpaque(context)._withUnsafeGuaranteedRef(body)
 }

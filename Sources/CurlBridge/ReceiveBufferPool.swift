@@ -1,11 +1,11 @@
-@_spi(CustomByteBufferAllocator) import NIOCore
 import NIOConcurrencyHelpers
+@_spi(CustomByteBufferAllocator) import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where response body buffers come from: a download's chunks reuse retained blocks
@@ -30,7 +30,8 @@ package enum ReceiveBufferPool {
         allocate: poolAllocate, reallocate: poolReallocate, deallocate: poolDeallocate, copy: poolCopy)
 
     /// Idle blocks (addresses) per class, smallest first.
-    fileprivate static let idle = NIOLockedValueBox<[[UInt]]>(Array(repeating: [], count: largestClassShift - smallestClassShift + 1))
+    fileprivate static let idle = NIOLockedValueBox<[[UInt]]>(
+        Array(repeating: [], count: largestClassShift - smallestClassShift + 1))
 
     fileprivate static let headerSize = 16
 
@@ -53,7 +54,9 @@ private func poolAllocate(_ size: Int) -> UnsafeMutableRawPointer? {
     let block: UnsafeMutableRawPointer?
     if tag > 0 {
         let reused = Pool.idle.withLockedValue { $0[tag - 1].popLast() }
-        block = reused.flatMap { UnsafeMutableRawPointer(bitPattern: $0) } ?? malloc(Pool.headerSize + Pool.size(ofTag: tag))
+        block =
+            reused.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
+            ?? malloc(Pool.headerSize + Pool.size(ofTag: tag))
     } else {
         block = malloc(Pool.headerSize + max(size, 1))
     }
@@ -78,7 +81,9 @@ private func poolDeallocate(_ pointer: UnsafeMutableRawPointer) {
     free(block)
 }
 
-private func poolReallocate(_ pointer: UnsafeMutableRawPointer?, _ oldSize: Int, _ newSize: Int)
+private func poolReallocate(
+    _ pointer: UnsafeMutableRawPointer?, _ oldSize: Int, _ newSize: Int
+)
     -> UnsafeMutableRawPointer?
 {
     typealias Pool = ReceiveBufferPool

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Unbuffered writes to stdout / stderr (no `FILE*` globals, so nothing to flush and
@@ -18,11 +18,11 @@ enum Console {
             var offset = 0
             while offset < bytes.count {
                 #if canImport(Darwin)
-                let n = Darwin.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    let n = Darwin.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 #elseif canImport(Musl)
-                let n = Musl.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    let n = Musl.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 #else
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 #endif
                 if n < 0 {
                     if errno == EINTR { continue }

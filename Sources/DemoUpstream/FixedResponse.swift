@@ -35,7 +35,8 @@ enum Fixed {
     static let healthz = FixedResponse(contentType: "text/plain; charset=utf-8", body: Array("ok".utf8))
 
     static let items = FixedResponse(
-        json: #"[{"id":1,"name":"apple","price":3},{"id":2,"name":"banana","price":1},{"id":3,"name":"cherry","price":7}]"#,
+        json:
+            #"[{"id":1,"name":"apple","price":3},{"id":2,"name":"banana","price":1},{"id":3,"name":"cherry","price":7}]"#,
         headers: [
             ("X-Internal-Trace", "abc"),
             // A misconfigured upstream: the proxy must strip this.

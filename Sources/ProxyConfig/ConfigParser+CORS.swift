@@ -15,7 +15,8 @@ extension ConfigParser {
             for token in statement.arguments where !token.poisoned {
                 switch OriginEntry.parse(token.text) {
                 case .failure(let error):
-                    sink.error("invalid origin \(quoted(token.text)) in allow_origin: \(error.message)", at: token.location)
+                    sink.error(
+                        "invalid origin \(quoted(token.text)) in allow_origin: \(error.message)", at: token.location)
                 case .success(let entry):
                     if entry == .any, spec.star == nil { spec.star = token.location }
                     spec.origins.append((entry, token.location))
@@ -34,7 +35,10 @@ extension ConfigParser {
                     continue
                 }
                 guard isToken(token.text) else {
-                    let what = isMethod ? "a method name (a token such as GET or PATCH)" : "a header name (a token such as X-Request-Id)"
+                    let what =
+                        isMethod
+                        ? "a method name (a token such as GET or PATCH)"
+                        : "a header name (a token such as X-Request-Id)"
                     sink.error("\(quoted(token.text)) in \(name) is not \(what)", at: token.location)
                     continue
                 }
@@ -63,7 +67,8 @@ extension ConfigParser {
             guard once(statement, in: &layer.seen), arity(statement, 1, usage: "allow_private_network on") else {
                 return
             }
-            layer.allowPrivateNetwork = value(Units.onOff(statement.arguments[0].text, directive: name), statement.arguments[0])
+            layer.allowPrivateNetwork = value(
+                Units.onOff(statement.arguments[0].text, directive: name), statement.arguments[0])
         case "enforce":
             guard once(statement, in: &layer.seen), arity(statement, 1, usage: "enforce on") else { return }
             let token = statement.arguments[0]
@@ -90,7 +95,9 @@ extension ConfigParser {
 
     /// Checks that need the whole block: `*` beside other origins.
     mutating func finishCORSLayer(_ layer: CORSLayer) {
-        if let spec = layer.lists[.allowOrigin], let star = spec.star, spec.origins.contains(where: { $0.entry != .any }) {
+        if let spec = layer.lists[.allowOrigin], let star = spec.star,
+            spec.origins.contains(where: { $0.entry != .any })
+        {
             sink.warning(
                 "'*' in allow_origin allows every origin, so the other entries are redundant; remove them or the '*'",
                 at: star)
@@ -115,7 +122,8 @@ extension ConfigParser {
             let ownSpec = route?.lists[field]
             guard let spec = ownSpec ?? defaultCORS.lists[field], let star = spec.star else { continue }
             if route == nil || ownSpec != nil {
-                sink.error("'*' in \(field.rawValue) cannot be used with allow_credentials on; \(field.listInstead)", at: star)
+                sink.error(
+                    "'*' in \(field.rawValue) cannot be used with allow_credentials on; \(field.listInstead)", at: star)
             } else if let credentials = route?.credentials {
                 sink.error(
                     "allow_credentials on cannot be used with '*' in \(field.rawValue) inherited from cors { } (line \(star.line)); \(field.listInstead) in this route, or turn credentials off",
@@ -182,7 +190,8 @@ func isLocalHost(_ host: String) -> Bool {
 func isToken(_ text: String) -> Bool {
     !text.isEmpty
         && text.utf8.allSatisfy { byte in
-            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
                 || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
 }

@@ -21,7 +21,9 @@ extension ConfigParser {
         } else {
             pathToken = arguments.first
             if arguments.count > 1 {
-                sink.error("route takes one path prefix; remove \(quoted(arguments[1].text)) (write \(usage))", at: arguments[1].location)
+                sink.error(
+                    "route takes one path prefix; remove \(quoted(arguments[1].text)) (write \(usage))",
+                    at: arguments[1].location)
                 valid = false
             }
         }
@@ -43,7 +45,8 @@ extension ConfigParser {
             if let first = routeKeys[key] {
                 let label = kind == .exact ? "= \(path)" : path
                 sink.error(
-                    "route \(label) is already defined on line \(first.line); merge the two blocks", at: pathToken.location)
+                    "route \(label) is already defined on line \(first.line); merge the two blocks",
+                    at: pathToken.location)
                 valid = false
             } else {
                 routeKeys[key] = statement.name.location
@@ -75,7 +78,9 @@ extension ConfigParser {
             builder.upstream = (statement.arguments[0].text, statement.arguments[0].location)
         case "cors":
             if statement.blockOpen != nil {
-                refuse(statement, "cors { … } is only allowed at the top level; write CORS directives directly in the route")
+                refuse(
+                    statement,
+                    "cors { … } is only allowed at the top level; write CORS directives directly in the route")
                 return
             }
             guard once(statement, in: &builder.seen), arity(statement, 1, usage: "cors off") else { return }

@@ -24,7 +24,8 @@ extension ConfigParser {
             guard let address = value(ListenAddress.parse(argument.text), argument) else { return }
             if address.port != 0, let twin = listen.first(where: { $0.address == address }) {
                 sink.error(
-                    "listen \(address) is already given on line \(twin.location.line); remove one", at: argument.location)
+                    "listen \(address) is already given on line \(twin.location.line); remove one",
+                    at: argument.location)
                 return
             }
             listen.append((address, argument.location))
@@ -86,7 +87,8 @@ extension ConfigParser {
                     "cors off is only allowed inside a route; at the top level, leave out allow_origin so nothing is allowed",
                     at: statement.name.location)
             } else {
-                sink.error("cors needs a block: cors { allow_origin https://app.example.com }", at: statement.name.location)
+                sink.error(
+                    "cors needs a block: cors { allow_origin https://app.example.com }", at: statement.name.location)
             }
             return
         }
@@ -148,7 +150,8 @@ extension ConfigParser {
             if declaredUpstreams[nameToken.text] == nil { declaredUpstreams[nameToken.text] = nameToken.location }
         } else if let first = declaredUpstreams[nameToken.text] {
             sink.error(
-                "upstream \(nameToken.text) is already defined on line \(first.line); rename one", at: nameToken.location)
+                "upstream \(nameToken.text) is already defined on line \(first.line); rename one",
+                at: nameToken.location)
         } else {
             declaredUpstreams[nameToken.text] = nameToken.location
             registered = nameOK
@@ -226,7 +229,8 @@ extension ConfigParser {
         guard var config = builder.config else {
             if !builder.urlFailed {
                 sink.error(
-                    "upstream \(builder.name) has no url; add url http://HOST:PORT inside its block", at: builder.keyword)
+                    "upstream \(builder.name) has no url; add url http://HOST:PORT inside its block",
+                    at: builder.keyword)
             }
             return
         }

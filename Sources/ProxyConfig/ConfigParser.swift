@@ -170,7 +170,8 @@ struct ConfigParser {
     private mutating func reportUnclosedFrame() {
         guard context != .top, let frameOpen, let frameDirective else { return }
         sink.error(
-            "the '{' of \(frameDirective.text) is never closed; add '}' at the end of the block", at: frameOpen.location)
+            "the '{' of \(frameDirective.text) is never closed; add '}' at the end of the block", at: frameOpen.location
+        )
     }
 
     mutating func startSkipping(_ open: Token) {
@@ -233,7 +234,8 @@ struct ConfigParser {
     /// name, an extra one at the first extra argument (SPEC 1).
     mutating func arity(_ statement: Statement, _ count: Int, usage: String) -> Bool {
         if statement.arguments.count < count {
-            sink.error("\(statement.directive) needs \(argumentWord(count)); write \(usage)", at: statement.name.location)
+            sink.error(
+                "\(statement.directive) needs \(argumentWord(count)); write \(usage)", at: statement.name.location)
             return false
         }
         if statement.arguments.count > count {
@@ -277,7 +279,8 @@ struct ConfigParser {
     func unknown(_ statement: Statement, expected: [String]) -> String {
         let name = statement.directive
         // Suggest from every directive: a typo of a misplaced one is still a typo.
-        if name.utf8.count <= 40, let close = DirectiveNames.all.sorted().min(by: { editDistance(name, $0) < editDistance(name, $1) }),
+        if name.utf8.count <= 40,
+            let close = DirectiveNames.all.sorted().min(by: { editDistance(name, $0) < editDistance(name, $1) }),
             editDistance(name, close) <= 2
         {
             return "unknown directive \(quoted(name)); did you mean \(close)?"

@@ -69,7 +69,8 @@ struct DiagnosticSink {
         let key = "\(location.offset)|\(severity.rawValue)|\(message)"
         guard seen.insert(key).inserted else { return }
         if severity == .error { errorCount += 1 }
-        pending.append(PendingDiagnostic(location: location, severity: severity, message: message, sequence: pending.count))
+        pending.append(
+            PendingDiagnostic(location: location, severity: severity, message: message, sequence: pending.count))
     }
 
     /// Resolves columns in one pass over the text (linear even for many
@@ -97,7 +98,8 @@ struct DiagnosticSink {
             lastOffset = clampedOffset
             lastColumn = column
             result.append(
-                Diagnostic(file: path, line: location.line, column: column, severity: item.severity, message: item.message))
+                Diagnostic(
+                    file: path, line: location.line, column: column, severity: item.severity, message: item.message))
         }
         return result
     }

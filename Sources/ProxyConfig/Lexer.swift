@@ -146,7 +146,8 @@ struct Lexer {
             index += 1
         }
         return Token(
-            kind: .word, text: String(decoding: value, as: UTF8.self), location: start, quoted: true, poisoned: poisoned)
+            kind: .word, text: String(decoding: value, as: UTF8.self), location: start, quoted: true, poisoned: poisoned
+        )
     }
 
     /// Expands the `${…}` at `index`; returns false (after reporting) when it
@@ -197,7 +198,8 @@ struct Lexer {
 }
 
 @inline(__always) private func isBlank(_ byte: UInt8) -> Bool {
-    byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == 0x0B || byte == 0x0C
+    byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == 0x0B
+        || byte == 0x0C
 }
 
 @inline(__always) private func isWordEnd(_ byte: UInt8) -> Bool {

@@ -51,7 +51,9 @@ package struct UpstreamConfig: Sendable, Hashable {
         let rest = text[separator.upperBound...]
         if rest.contains("?") || rest.contains("#") {
             return .failure(
-                ValueError("an upstream URL has no query or fragment (the request's query is appended); remove what follows '?' or '#'"))
+                ValueError(
+                    "an upstream URL has no query or fragment (the request's query is appended); remove what follows '?' or '#'"
+                ))
         }
         if rest.contains(where: { $0.isWhitespace || ($0.asciiValue ?? 0x20) < 0x20 }) {
             return .failure(ValueError("an upstream URL contains no whitespace or control characters"))
@@ -70,7 +72,8 @@ package struct UpstreamConfig: Sendable, Hashable {
             guard let close = authority.firstIndex(of: "]"),
                 isPlausibleIPv6(authority[authority.index(after: authority.startIndex)..<close])
             else {
-                return .failure(ValueError("\(quoted(String(authority))) is not a bracketed IPv6 address, e.g. http://[::1]:3000"))
+                return .failure(
+                    ValueError("\(quoted(String(authority))) is not a bracketed IPv6 address, e.g. http://[::1]:3000"))
             }
             host = authority[...close]
             let after = authority[authority.index(after: close)...]
@@ -97,7 +100,8 @@ package struct UpstreamConfig: Sendable, Hashable {
         var port = scheme == .https ? 443 : 80
         if let portText {
             guard let value = portNumber(portText, allowZero: false) else {
-                return .failure(ValueError("the upstream port must be a number from 1 to 65535, not \(quoted(String(portText)))"))
+                return .failure(
+                    ValueError("the upstream port must be a number from 1 to 65535, not \(quoted(String(portText)))"))
             }
             port = value
         }

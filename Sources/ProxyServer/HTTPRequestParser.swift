@@ -237,7 +237,8 @@ package struct HTTPRequestParser: Sendable {
                 switch name.lowercased() {
                 case "origin", "host", "access-control-request-method", "access-control-request-headers",
                     "access-control-request-private-network":
-                    headers.append((name, String(String(decoding: text[(colon + 1)...], as: UTF8.self).trimmingSpaces())))
+                    headers.append(
+                        (name, String(String(decoding: text[(colon + 1)...], as: UTF8.self).trimmingSpaces())))
                 default:
                     continue
                 }
@@ -390,9 +391,13 @@ package struct HTTPRequestParser: Sendable {
                 hasUpgrade = true
             case 10 where asciiCaseEqual(nameBytes, "connection"):
                 forEachListItem(valueBytes) { item in
-                    if asciiCaseEqual(item, "close") { connectionClose = true }
-                    else if asciiCaseEqual(item, "keep-alive") { connectionKeepAlive = true }
-                    else if asciiCaseEqual(item, "upgrade") { connectionUpgrade = true }
+                    if asciiCaseEqual(item, "close") {
+                        connectionClose = true
+                    } else if asciiCaseEqual(item, "keep-alive") {
+                        connectionKeepAlive = true
+                    } else if asciiCaseEqual(item, "upgrade") {
+                        connectionUpgrade = true
+                    }
                 }
             case 14 where asciiCaseEqual(nameBytes, "content-length"):
                 var sawItem = false
@@ -466,10 +471,13 @@ package struct HTTPRequestParser: Sendable {
 
 @inline(__always) func isTokenByte(_ b: UInt8) -> Bool {
     switch b {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"):
         return true
-    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-        UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+        UInt8(ascii: "'"),
+        UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"),
+        UInt8(ascii: "_"),
         UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
         return true
     default:

@@ -214,11 +214,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let config = server.config
                 let route = config.route(for: head.path)
                 decision = config.decide(Self.facts(from: head, scheme: server.scheme), route: route)
-                beginExchange(route: route, config: config, decision: decision, kind: .actual, origin: nil, head: head, keepAlive: false)
+                beginExchange(
+                    route: route, config: config, decision: decision, kind: .actual, origin: nil, head: head,
+                    keepAlive: false)
             }
             _ = machine.clientClosed()
             writeLocalResponse(
-                status: error.status, lines: Self.plainTextHeaders(decision.proxyMadeResponseHeaders, body: text), body: text,
+                status: error.status, lines: Self.plainTextHeaders(decision.proxyMadeResponseHeaders, body: text),
+                body: text,
                 close: true, note: error.detail, fromParser: false, context: context)
         case .waiting:
             // A broken request body before the upstream answered: 400 with this request's headers.
@@ -226,7 +229,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             _ = machine.clientClosed()
             let decision = exchange?.decision ?? .passThrough
             writeLocalResponse(
-                status: error.status, lines: Self.plainTextHeaders(decision.proxyMadeResponseHeaders, body: text), body: text,
+                status: error.status, lines: Self.plainTextHeaders(decision.proxyMadeResponseHeaders, body: text),
+                body: text,
                 close: true, note: error.detail, fromParser: false, context: context)
         case .streaming, .closed:
             // The response has started: only closing is honest.
@@ -260,14 +264,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 beginExchange(
                     route: route, config: config, decision: cached.decision, kind: .preflight,
                     origin: facts.origins.first, head: head, keepAlive: true)
-                finishLocalResponse(cached.response, status: cached.status, close: false, note: nil, fromParser: true, context: context)
+                finishLocalResponse(
+                    cached.response, status: cached.status, close: false, note: nil, fromParser: true, context: context)
                 return
             }
             preflightKey = key
         }
         let decision = config.decide(facts, route: route)
         let isPreflight: Bool
-        if case .preflight = decision { isPreflight = true } else {
+        if case .preflight = decision {
+            isPreflight = true
+        } else {
             isPreflight = head.method == "OPTIONS" && facts.requestMethod != nil
         }
         beginExchange(
@@ -278,7 +285,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .preflight(let status, let headers):
             let response = answerLocally(status: status, headers: headers, body: nil, head: head, context: context)
             if let preflightKey, let route {
-                route.preflightResponses.store(.init(status: status, decision: decision, response: response), for: preflightKey)
+                route.preflightResponses.store(
+                    .init(status: status, decision: decision, response: response), for: preflightKey)
             }
         case .deny(let status, let headers, let denial):
             if let denial { logDenial(denial, facts: facts, status: status, reported: false) }
@@ -291,7 +299,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if head.isUpgrade {
                 // Upgrades (WebSocket) are not proxied yet (SPEC 3): 501, nothing forwarded.
                 answerLocally(
-                    status: 501, headers: decision.proxyMadeResponseHeaders, body: "upgrade requests are not supported\n",
+                    status: 501, headers: decision.proxyMadeResponseHeaders,
+                    body: "upgrade requests are not supported\n",
                     head: head, context: context)
                 return
             }
@@ -393,7 +402,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func forward(_ head: RequestHead, route: ServingRoute?, facts: RequestFacts, context: ChannelHandlerContext) {
+    private func forward(_ head: RequestHead, route: ServingRoute?, facts: RequestFacts, context: ChannelHandlerContext)
+    {
         guard let route else { return }
         let declared: Int64? = if case .length(let n) = head.body { n } else { nil }
         let hasBody = head.body != .none && declared != 0
@@ -401,7 +411,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             keepAlive: head.keepAlive, isHead: head.method == "HEAD", http10: head.versionMinor == 0,
             hasBody: hasBody, declaredLength: declared, bodyLimit: route.maxBodySize)
         if case .respond(let status, _) = action {
-            respondWithError(status: status, detail: "request body larger than max_body_size (\(route.maxBodySize) bytes)", close: true, context: context)
+            respondWithError(
+                status: status, detail: "request body larger than max_body_size (\(route.maxBodySize) bytes)",
+                close: true, context: context)
             return
         }
         if hasBody { arm(.body, context: context) }
@@ -442,7 +454,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             transfer?.sendBody(body)
         case .respond(let status, _):
             cancelTransfer()
-            respondWithError(status: status, detail: "request body larger than max_body_size", close: true, context: context)
+            respondWithError(
+                status: status, detail: "request body larger than max_body_size", close: true, context: context)
         case .cancelAndClose:
             cancelTransfer()
             finishExchange(status: 413, note: "request body over max_body_size after the response started")
@@ -501,7 +514,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             logger.warning(
                 "upstream failed",
                 metadata: [
-                    "cors.route": "\(exchange?.routeLabel ?? "-")", "upstream.name": "\(exchange?.route?.upstreamName ?? "-")",
+                    "cors.route": "\(exchange?.routeLabel ?? "-")",
+                    "upstream.name": "\(exchange?.route?.upstreamName ?? "-")",
                     "upstream.error": "\(error.kind.rawValue)", "cors.detail": "\(error.detail)",
                 ])
             switch machine.upstreamFailed(error.kind) {
@@ -594,7 +608,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func respondWithError(status: Int, detail: String, close: Bool, context: ChannelHandlerContext) {
         let body = "\(status) \(ResponseWriter.reason(status)): \(detail)\n"
         writeLocalResponse(
-            status: status, lines: Self.plainTextHeaders((exchange?.decision ?? .passThrough).proxyMadeResponseHeaders, body: body),
+            status: status,
+            lines: Self.plainTextHeaders((exchange?.decision ?? .passThrough).proxyMadeResponseHeaders, body: body),
             body: body, close: close || machine.isDraining, note: detail, fromParser: false, context: context)
     }
 

@@ -1,8 +1,8 @@
 import Logging
-import ProxyConfig
 import NIOCore
 import NIOExtras
 import NIOPosix
+import ProxyConfig
 import ServiceLifecycle
 
 /// The browser-facing listeners. Binds every address before serving (a bind
@@ -32,7 +32,8 @@ package final class ProxyListenerService: Service, Sendable {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .serverChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                            try channel.pipeline.syncOperations.addHandler(
+                                quiesce.makeServerChannelHandler(channel: channel))
                         }
                     }
                     .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)

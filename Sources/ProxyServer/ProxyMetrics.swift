@@ -1,7 +1,7 @@
-import NIOConcurrencyHelpers
 import CORSPolicy
-import CurlBridge
 import CoreMetrics
+import CurlBridge
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// SPEC's metrics. Per-route series live in `RouteMetrics`, resolved when a conf is
@@ -67,7 +67,8 @@ package final class ProxyMetrics: Sendable {
         let counter = upstreamErrors.withLockedValue { table in
             if let c = table[key] { return c }
             let c = Counter(
-                label: "cors_proxy_upstream_errors_total", dimensions: [("upstream", upstream), ("kind", kind.rawValue)],
+                label: "cors_proxy_upstream_errors_total",
+                dimensions: [("upstream", upstream), ("kind", kind.rawValue)],
                 factory: factory)
             table[key] = c
             return c

@@ -29,7 +29,8 @@ package final class ReloadService: Service, Sendable {
         let result = load()
         guard let configuration = result.configuration, result.errors.isEmpty else {
             for error in result.errors {
-                logger.error("reload refused: conf error; still serving the previous conf", metadata: ["diagnostic": "\(error)"])
+                logger.error(
+                    "reload refused: conf error; still serving the previous conf", metadata: ["diagnostic": "\(error)"])
             }
             context.metrics.reload(succeeded: false)
             return false

@@ -1,7 +1,7 @@
-import NIOConcurrencyHelpers
 import CORSPolicy
 import CurlBridge
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ProxyConfig
 import Synchronization

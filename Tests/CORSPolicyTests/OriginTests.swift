@@ -42,9 +42,11 @@ struct OriginParseCase: CustomTestStringConvertible, Sendable {
     OriginParseCase("", nil),
     OriginParseCase("https://a..b", nil),
     // 253 characters is the longest DNS name (four labels of 63, 63, 63 and 61).
-    OriginParseCase("https://" + [63, 63, 63, 61].map { String(repeating: "a", count: $0) }.joined(separator: "."),
+    OriginParseCase(
+        "https://" + [63, 63, 63, 61].map { String(repeating: "a", count: $0) }.joined(separator: "."),
         "https://" + [63, 63, 63, 61].map { String(repeating: "a", count: $0) }.joined(separator: ".")),
-    OriginParseCase("https://" + [63, 63, 63, 62].map { String(repeating: "a", count: $0) }.joined(separator: "."), nil),
+    OriginParseCase(
+        "https://" + [63, 63, 63, 62].map { String(repeating: "a", count: $0) }.joined(separator: "."), nil),
     OriginParseCase("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
     OriginParseCase("http://256.0.0.1", nil),
     OriginParseCase("http://1.2.3", nil),

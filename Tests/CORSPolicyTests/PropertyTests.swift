@@ -18,7 +18,9 @@ struct SplitMix: RandomNumberGenerator {
 /// suffix tricks, case, trailing dots and slashes, userinfo, whitespace.
 func generatedOrigins(count: Int, seed: UInt64) -> [String] {
     var rng = SplitMix(state: seed)
-    let labels = ["app", "example", "evil", "com", "net", "a", "b-c", "xn--bcher-kva", "1", "255", "EXAMPLE", "App", ""]
+    let labels = [
+        "app", "example", "evil", "com", "net", "a", "b-c", "xn--bcher-kva", "1", "255", "EXAMPLE", "App", "",
+    ]
     let schemes = ["https", "http", "HTTPS", "wss", "chrome-extension", "ftp", "", "https:"]
     let ports = ["", ":443", ":80", ":8443", ":0443", ":", ":65536", ":1"]
     let tails = ["", "", "", "/", ".", "?x", "#y", " ", ",https://app.example.com", "\t", "%2e"]

@@ -1,12 +1,12 @@
-import Foundation
 import CCurl
 import CurlBridge
+import Foundation
 import Logging
 import NIOCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs `body` with a started worker and a fresh upstream; stops both afterwards.
@@ -139,7 +139,8 @@ struct CurlWorkerTests {
                 let (outcome, _) = try await exchange(
                     worker, request(upstream.url("/echo?m=\(method)"), method: method, body: framing), options: options)
                 #expect(outcome.status == 200, "\(method)")
-                #expect(outcome.bodyString.hasPrefix("\(method) /echo?m=\(method)\n"), "\(method): \(outcome.bodyString)")
+                #expect(
+                    outcome.bodyString.hasPrefix("\(method) /echo?m=\(method)\n"), "\(method): \(outcome.bodyString)")
                 #expect(outcome.header("x-body-length") == ["\(length ?? 0)"], "\(method)")
                 #expect(outcome.header("x-body-hash") == [String(outcome.uploadedHash, radix: 16)], "\(method)")
             }
@@ -274,7 +275,8 @@ struct CurlWorkerTests {
             options.keepBody = false
             options.consumeDelay = .microseconds(300)
             options.upperBound = .seconds(120)
-            let (outcome, _) = try await exchange(worker, request(upstream.url("/stream?bytes=\(size)")), options: options)
+            let (outcome, _) = try await exchange(
+                worker, request(upstream.url("/stream?bytes=\(size)")), options: options)
             if case .end = outcome.terminal {} else { Issue.record("did not end: \(outcome.terminal)") }
             #expect(outcome.bodyBytes == size)
             #expect(outcome.patternIntact)
@@ -330,14 +332,22 @@ struct CurlWorkerTests {
         #expect(outcome.receivePauses > 0)
     }
 
-    @Test(arguments: [
-        (["HTTP/1.1 200 OK\r\n", "A: 1\r\n", "\r\n"], 200, [HeaderLine("A", "1")]),
-        (["HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 201 Created\r\n", "X:  v  \r\n", "\r\n"], 201,
-            [HeaderLine("X", "v")]),
-        (["HTTP/1.1 103 Early Hints\r\n", "Link: </a>\r\n", "\r\n", "HTTP/1.1 204 No Content\r\n", "\r\n"], 204, []),
-        (["HTTP/1.1 200 OK\r\n", "Long: a\r\n", " b\r\n", "Empty:\r\n", "\r\n", "Trailer: t\r\n"], 200,
-            [HeaderLine("Long", "a b"), HeaderLine("Empty", "")]),
-    ] as [([String], Int, [HeaderLine])])
+    @Test(
+        arguments: [
+            (["HTTP/1.1 200 OK\r\n", "A: 1\r\n", "\r\n"], 200, [HeaderLine("A", "1")]),
+            (
+                ["HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 201 Created\r\n", "X:  v  \r\n", "\r\n"], 201,
+                [HeaderLine("X", "v")]
+            ),
+            (
+                ["HTTP/1.1 103 Early Hints\r\n", "Link: </a>\r\n", "\r\n", "HTTP/1.1 204 No Content\r\n", "\r\n"], 204,
+                []
+            ),
+            (
+                ["HTTP/1.1 200 OK\r\n", "Long: a\r\n", " b\r\n", "Empty:\r\n", "\r\n", "Trailer: t\r\n"], 200,
+                [HeaderLine("Long", "a b"), HeaderLine("Empty", "")]
+            ),
+        ] as [([String], Int, [HeaderLine])])
     func responseHeadParser(_ lines: [String], _ status: Int, _ headers: [HeaderLine]) {
         var parser = ResponseHeadParser()
         var completions = 0
@@ -483,11 +493,13 @@ struct CurlWorkerTests {
         // refused port, and nothing opened since `before` that is not a socket or pipe
         // of another suite.
         let after = openFileDescriptors()
-        let upstreamSockets = socketInodes(connectedToPort: upstream.port) .union(socketInodes(connectedToPort: refused))
+        let upstreamSockets = socketInodes(connectedToPort: upstream.port).union(socketInodes(connectedToPort: refused))
         let leakedConnections = after.filter { _, target in
             upstreamSockets.contains { target == "socket:[\($0)]" }
         }
-        #expect(leakedConnections.isEmpty, "connections to the upstream still open: \(leakedConnections); before: \(before.count) fds")
+        #expect(
+            leakedConnections.isEmpty,
+            "connections to the upstream still open: \(leakedConnections); before: \(before.count) fds")
         try await upstream.stop()
     }
 

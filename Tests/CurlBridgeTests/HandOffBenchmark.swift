@@ -4,7 +4,7 @@ import NIOCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Not a timed test: prints hand-off numbers when `CURLBRIDGE_BENCH=1` (`swift test -c release --filter HandOff`).
@@ -59,7 +59,8 @@ struct HandOffBenchmark {
         options.upperBound = .seconds(60)
         let size = 256 * 1024 * 1024
         let bulkStart = NIODeadline.now()
-        let (bulk, _) = try await exchange(worker, request(upstream.url("/stream?bytes=\(size)")), on: loop, options: options)
+        let (bulk, _) = try await exchange(
+            worker, request(upstream.url("/stream?bytes=\(size)")), on: loop, options: options)
         let bulkElapsed = Double((NIODeadline.now() - bulkStart).nanoseconds) / 1e9
         print(
             "BENCH 256 MiB response: \(bulkElapsed) s = \(Int(Double(size) / bulkElapsed / 1_048_576)) MiB/s, "

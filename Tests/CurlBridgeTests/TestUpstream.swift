@@ -256,7 +256,9 @@ private final class UpstreamHandler: ChannelInboundHandler {
         }
     }
 
-    private func send(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ headers: HTTPHeaders, body: String?) {
+    private func send(
+        _ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ headers: HTTPHeaders, body: String?
+    ) {
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         if let body {

@@ -5,7 +5,9 @@ import Testing
 @Suite(.serialized)
 struct CommandLineTests {
     /// Runs `cors-proxy ARGS` to completion.
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    func run(
+        _ arguments: [String], environment: [String: String] = [:]
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = builtProductsDirectory().appendingPathComponent("cors-proxy")
         process.arguments = arguments
@@ -20,7 +22,9 @@ struct CommandLineTests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     func writeConf(_ text: String) throws -> String {
@@ -30,7 +34,8 @@ struct CommandLineTests {
     }
 
     var examplePath: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("proxy.conf.example").path
     }
 
@@ -58,7 +63,10 @@ struct CommandLineTests {
     }
 
     @Test func explainAllowedDeniedAndInvalid() throws {
-        let allowed = try run(["explain", "--config", examplePath, "--origin", "https://app.example.com", "--method", "PUT", "--header", "Content-Type", "--preflight", "/api/items"])
+        let allowed = try run([
+            "explain", "--config", examplePath, "--origin", "https://app.example.com", "--method", "PUT", "--header",
+            "Content-Type", "--preflight", "/api/items",
+        ])
         #expect(allowed.status == 0, "\(allowed)")
         #expect(allowed.stdout.contains("Access-Control-Allow-Origin: https://app.example.com"))
         #expect(allowed.stdout.contains("Access-Control-Allow-Credentials: true"))
@@ -79,7 +87,10 @@ struct CommandLineTests {
 
         // Hold a port, then ask the proxy to bind it.
         let upstream = try Upstream()
-        let busy = try run(["serve", "--config", try writeConf("listen 127.0.0.1:\(upstream.port)\nupstream a http://127.0.0.1:1\nroute / { upstream a }\n")])
+        let busy = try run([
+            "serve", "--config",
+            try writeConf("listen 127.0.0.1:\(upstream.port)\nupstream a http://127.0.0.1:1\nroute / { upstream a }\n"),
+        ])
         #expect(busy.status != 0)
         #expect(busy.stderr.contains("127.0.0.1:\(upstream.port)"))
     }
@@ -102,7 +113,9 @@ struct CommandLineTests {
         _ = try proxy.client().request("GET", "/api/items", headers: [("Origin", "https://evil.example")])
         _ = try proxy.client().request("GET", "/dead/x")
         let metrics = try HTTPClient(port: admin).request("GET", "/metrics").bodyText
-        #expect(metrics.contains(#"cors_proxy_requests_total{route="/api/",kind="actual",outcome="denied"} 1"#), "\(metrics)")
+        #expect(
+            metrics.contains(#"cors_proxy_requests_total{route="/api/",kind="actual",outcome="denied"} 1"#),
+            "\(metrics)")
         #expect(metrics.contains(#"cors_proxy_denials_total{route="/api/",reason="origin_not_allowed"} 1"#))
         #expect(metrics.contains(#"cors_proxy_upstream_errors_total{upstream="dead",kind="connect"} 1"#))
         #expect(metrics.contains("cors_proxy_request_duration_seconds"))
@@ -115,7 +128,9 @@ struct CommandLineTests {
         let proxy = try Proxy(
             conf: standardConf(upstream: upstream.url), extraArguments: ["--event-loops", "2", "--curl-workers", "2"],
             nice: 7)
-        #expect(try proxy.client().request("GET", "/api/items", headers: [("Origin", "https://app.example.com")]).status == 200)
+        #expect(
+            try proxy.client().request("GET", "/api/items", headers: [("Origin", "https://app.example.com")]).status
+                == 200)
         let pid = proxy.process.process.processIdentifier
         // A worker thread names itself first thing, but may not have yet: look until all four show.
         func niceByThread() throws -> [String: [Int]] {
@@ -150,7 +165,9 @@ struct CommandLineTests {
         let evil = [("Origin", "https://new.example")]
         #expect(try proxy.client().request("GET", "/api/items", headers: evil).status == 403)
 
-        try proxy.rewrite(conf: conf.replacingOccurrences(of: "https://app.example.com https://", with: "https://new.example https://app.example.com https://"))
+        try proxy.rewrite(
+            conf: conf.replacingOccurrences(
+                of: "https://app.example.com https://", with: "https://new.example https://app.example.com https://"))
         proxy.process.signal(SIGHUP)
         try proxy.process.waitForLine("reload") { $0.contains("conf reloaded") }
         #expect(try proxy.client().request("GET", "/api/items", headers: evil).status == 200)

@@ -13,11 +13,15 @@ struct DeepRegexRegressionTests {
         let proxy = try Proxy(conf: standardConf(upstream: upstream.url))
         let depth = 4000
         let regex = String(repeating: "[", count: depth) + "a" + String(repeating: "]", count: depth)
-        try proxy.rewrite(conf: standardConf(upstream: upstream.url, extra: "route /x/ { upstream api; allow_origin ~\(regex) }"))
+        try proxy.rewrite(
+            conf: standardConf(upstream: upstream.url, extra: "route /x/ { upstream api; allow_origin ~\(regex) }"))
         proxy.process.signal(SIGHUP)
         // The conf is refused (the regex nests too deeply) and the proxy keeps serving.
         try proxy.process.waitForLine("reload refused") { $0.contains("reload refused") }
-        #expect(proxy.process.process.isRunning, "the proxy died on SIGHUP (status \(proxy.process.process.isRunning ? 0 : proxy.process.process.terminationStatus))")
+        #expect(
+            proxy.process.process.isRunning,
+            "the proxy died on SIGHUP (status \(proxy.process.process.isRunning ? 0 : proxy.process.process.terminationStatus))"
+        )
         if proxy.process.process.isRunning {
             #expect(try proxy.client().request("GET", "/api/items").status == 200)
         }
@@ -33,6 +37,8 @@ struct DeepRegexRegressionTests {
             .write(toFile: path, atomically: true, encoding: .utf8)
         let check = try TestProcess("cors-proxy", ["check", "--config", path])
         let status = try check.waitForExit()
-        #expect(check.process.terminationReason == .exit && (status == 0 || status == 1), "check ended with \(check.process.terminationReason == .exit ? "exit" : "signal") \(status)")
+        #expect(
+            check.process.terminationReason == .exit && (status == 0 || status == 1),
+            "check ended with \(check.process.terminationReason == .exit ? "exit" : "signal") \(status)")
     }
 }

@@ -98,7 +98,9 @@ struct FaultsUnderLoadTests {
                 tcp[String(p[9])] = "tcp :\(l) -> :\(r) state \(p[3])"
             }
         }
-        let fds = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap { Int($0) }.sorted()
+        let fds = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap {
+            Int($0)
+        }.sorted()
         return fds.map { fd in
             let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?"
             if target.hasPrefix("socket:[") { return "\(fd): \(tcp[String(target.dropFirst(8).dropLast())] ?? target)" }
@@ -118,7 +120,10 @@ struct FaultsUnderLoadTests {
         return -1
     }
 
-    enum Outcome { case ok, failed, wrong(String) }
+    enum Outcome {
+        case ok, failed
+        case wrong(String)
+    }
 
     struct Record {
         var start: Date
@@ -154,7 +159,8 @@ struct FaultsUnderLoadTests {
             case 2:
                 let r = try client.request("POST", "/big/upload", headers: [("Origin", app)], body: uploadBody)
                 if r.status == 502 || r.status == 504 { return (name, .failed) }
-                guard r.status == 200, r.bodyText.contains("\"bytes\":\(uploadBody.count)"), r.bodyText.contains(uploadHash)
+                guard r.status == 200, r.bodyText.contains("\"bytes\":\(uploadBody.count)"),
+                    r.bodyText.contains(uploadHash)
                 else { return (name, .wrong("upload: \(r.status) \(r.bodyText.prefix(120))")) }
             default:
                 let r = try client.request(
@@ -254,7 +260,8 @@ struct FaultsUnderLoadTests {
                 let conf =
                     k % 2 == 1
                     ? "listen 127.0.0.1:0\nroute /api/ { upstream nowhere }\n"
-                    : valid.replacingOccurrences(of: "max_age           10m", with: "max_age \(k % 4 == 0 ? "10m" : "11m")")
+                    : valid.replacingOccurrences(
+                        of: "max_age           10m", with: "max_age \(k % 4 == 0 ? "10m" : "11m")")
                 try? proxy.rewrite(conf: conf)
                 proxy.process.signal(SIGHUP)
                 count(k % 2 == 1 ? "SIGHUP, invalid conf" : "SIGHUP, valid conf")
@@ -280,7 +287,9 @@ struct FaultsUnderLoadTests {
                     count("upstream timeout (504)")
                 case 1:
                     if let r = try? client.request("GET", "/api/reset-mid-body"), r.status != 502 {
-                        faultWrong.withLock { $0.append("reset-mid-body looked complete: \(r.status), \(r.body.count) bytes") }
+                        faultWrong.withLock {
+                            $0.append("reset-mid-body looked complete: \(r.status), \(r.body.count) bytes")
+                        }
                     }
                     count("upstream reset mid-body")
                 case 2:
@@ -343,7 +352,9 @@ struct FaultsUnderLoadTests {
             polls += 1
             // Now and then a request, so curl notices (and closes) pooled connections the dead
             // upstream reset: those no longer show in /proc/net/tcp, so they look like our own.
-            if polls % 10 == 0 { _ = try? proxy.client().request("GET", "/api/items", headers: [("Connection", "close")]) }
+            if polls % 10 == 0 {
+                _ = try? proxy.client().request("GET", "/api/items", headers: [("Connection", "close")])
+            }
             endFDs = Self.ownFDs(pid, upstreamPort: upstreamPort)
         }
         let endRSS = Self.rssKiB(pid)
@@ -351,7 +362,8 @@ struct FaultsUnderLoadTests {
         print(
             "faults: \(all.count) requests in \(Int(seconds)) s: \(served) served correctly, \(cut) cut by the upstream's death, "
                 + "\(lost.count) lost, \(wrong.count) wrong; faults \(injected.sorted { $0.key < $1.key }); "
-                + "FDs \(baseFDs) -> \(endFDs) (plus \(Self.upstreamConnections(pid, port: upstreamPort)) pooled); RSS \(baseRSS) -> \(endRSS) KiB")
+                + "FDs \(baseFDs) -> \(endFDs) (plus \(Self.upstreamConnections(pid, port: upstreamPort)) pooled); RSS \(baseRSS) -> \(endRSS) KiB"
+        )
         #expect(wrong.isEmpty, "wrong responses: \(wrong.prefix(10))")
         #expect(lost.isEmpty, "failures outside a fault window: \(lost.prefix(20))")
         #expect(faultWrong.withLock { $0 }.isEmpty, "\(faultWrong.withLock { $0 })")

@@ -158,7 +158,9 @@ final class HTTPFuzzTests {
             }) {
                 return "\(c.name): got \(bad)"
             }
-            if let s = statuses.first { if Self.rejectStatuses.contains(s) { tally.rejected += 1 } else { tally.valid += 1 } }
+            if let s = statuses.first {
+                if Self.rejectStatuses.contains(s) { tally.rejected += 1 } else { tally.valid += 1 }
+            }
         }
         return nil
     }
@@ -180,10 +182,13 @@ final class HTTPFuzzTests {
             var bytes = raw
             if marker {
                 // The target "/api/echo/M" gets the case's marker.
-                let s = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "/api/echo/M", with: "/api/echo/\(id)")
+                let s = String(decoding: bytes, as: UTF8.self).replacingOccurrences(
+                    of: "/api/echo/M", with: "/api/echo/\(id)")
                 bytes = Array(s.utf8)
             }
-            cases.append(FuzzCase(name: "\(id) \(name)", bytes: bytes, expect: expect, complete: complete, marker: marker ? id : nil))
+            cases.append(
+                FuzzCase(
+                    name: "\(id) \(name)", bytes: bytes, expect: expect, complete: complete, marker: marker ? id : nil))
         }
         func reject(_ name: String, _ s: String) { add(name, text(s), .reject, marker: true) }
         func rejectBytes(_ name: String, _ b: [UInt8]) { add(name, b, .reject, marker: true) }
@@ -198,24 +203,57 @@ final class HTTPFuzzTests {
         valid("plain GET", "GET /api/echo/ok HTTP/1.1\r\n\(h)\r\n")
         valid("leading CRLF tolerated", "\r\nGET /api/echo/ok HTTP/1.1\r\n\(h)\r\n")
         valid("HTTP/1.0 without Host", "GET /api/echo/ok HTTP/1.0\r\n\r\n")
-        valid("chunked body", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-        valid("uppercase CHUNKED", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: CHUNKED\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-        valid("TE with tab OWS", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding:\t chunked \t\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-        valid("chunk extensions", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5;a=b;c=\"d e\"\r\nhello\r\n0;x\r\n\r\n")
-        valid("chunk size BWS then ext", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5 ;a=b\r\nhello\r\n0\r\n\r\n")
-        valid("uppercase hex chunk", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n")
-        valid("leading-zero chunk", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\n0\r\n\r\n")
-        valid("trailers", "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n")
-        valid("same Content-Length twice", "POST /api/echo/ok HTTP/1.1\r\n\(h)Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello")
-        valid("Content-Length list of equal values", "POST /api/echo/ok HTTP/1.1\r\n\(h)Content-Length: 5, 5\r\n\r\nhello")
-        valid("non-ASCII origin (denied, 403)", "GET /api/echo/ok HTTP/1.1\r\n\(h)Origin: https://bücher.example.com\r\n\r\n")
+        valid(
+            "chunked body",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        valid(
+            "uppercase CHUNKED",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: CHUNKED\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        valid(
+            "TE with tab OWS",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding:\t chunked \t\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        valid(
+            "chunk extensions",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5;a=b;c=\"d e\"\r\nhello\r\n0;x\r\n\r\n"
+        )
+        valid(
+            "chunk size BWS then ext",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5 ;a=b\r\nhello\r\n0\r\n\r\n")
+        valid(
+            "uppercase hex chunk",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n")
+        valid(
+            "leading-zero chunk",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\n0\r\n\r\n")
+        valid(
+            "trailers",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n"
+        )
+        valid(
+            "same Content-Length twice",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello")
+        valid(
+            "Content-Length list of equal values", "POST /api/echo/ok HTTP/1.1\r\n\(h)Content-Length: 5, 5\r\n\r\nhello"
+        )
+        valid(
+            "non-ASCII origin (denied, 403)",
+            "GET /api/echo/ok HTTP/1.1\r\n\(h)Origin: https://bücher.example.com\r\n\r\n")
         valid("punycode origin", "GET /api/echo/ok HTTP/1.1\r\n\(h)Origin: https://xn--bcher-kva.example.org\r\n\r\n")
-        add("Latin-1 origin bytes", text("GET /api/echo/ok HTTP/1.1\r\n\(h)Origin: https://") + [0xE9, 0xE8] + text(".example.org\r\n\r\n"), .valid)
-        valid("Expect 100-continue", "POST /api/echo/ok HTTP/1.1\r\n\(h)Expect: 100-continue\r\nContent-Length: 5\r\n\r\nhello")
-        valid("2000 small headers (under 32 KiB)", "GET /api/echo/ok HTTP/1.1\r\n\(h)" + String(repeating: "X-H: 1\r\n", count: 2000) + "\r\n")
+        add(
+            "Latin-1 origin bytes",
+            text("GET /api/echo/ok HTTP/1.1\r\n\(h)Origin: https://") + [0xE9, 0xE8] + text(".example.org\r\n\r\n"),
+            .valid)
+        valid(
+            "Expect 100-continue",
+            "POST /api/echo/ok HTTP/1.1\r\n\(h)Expect: 100-continue\r\nContent-Length: 5\r\n\r\nhello")
+        valid(
+            "2000 small headers (under 32 KiB)",
+            "GET /api/echo/ok HTTP/1.1\r\n\(h)" + String(repeating: "X-H: 1\r\n", count: 2000) + "\r\n")
         validUpstreamMayRefuse("lowercase method token", "get /api/echo/ok HTTP/1.1\r\n\(h)\r\n")
         validUpstreamMayRefuse("odd method token", "M-SEARCH /api/echo/ok HTTP/1.1\r\n\(h)\r\n")
-        valid("websocket upgrade (501 on a CORS route)", "GET /api/echo/ok HTTP/1.1\r\n\(h)Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        valid(
+            "websocket upgrade (501 on a CORS route)",
+            "GET /api/echo/ok HTTP/1.1\r\n\(h)Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         valid("empty header value", "GET /api/echo/ok HTTP/1.1\r\n\(h)X-Empty:\r\n\r\n")
         valid("Connection names Host", "GET /api/echo/ok HTTP/1.1\r\n\(h)Connection: host, x-forwarded-for\r\n\r\n")
 
@@ -240,7 +278,9 @@ final class HTTPFuzzTests {
         reject("no version", "GET /api/echo/M\r\n\(h)\r\n")
         reject("HTTP/1.1 without Host", "GET /api/echo/M HTTP/1.1\r\n\r\n")
         reject("two Hosts", "GET /api/echo/M HTTP/1.1\r\n\(h)Host: other\r\n\r\n")
-        add("request line of 40 KiB (431)", text("GET /api/echo/" + String(repeating: "a", count: 40 << 10) + " HTTP/1.1\r\n\(h)\r\n"), .reject)
+        add(
+            "request line of 40 KiB (431)",
+            text("GET /api/echo/" + String(repeating: "a", count: 40 << 10) + " HTTP/1.1\r\n\(h)\r\n"), .reject)
 
         // Line breaks, control bytes, obs-fold.
         reject("bare LF line ends", "GET /api/echo/M HTTP/1.1\n\(h.replacingOccurrences(of: "\r\n", with: "\n"))\n")
@@ -253,7 +293,9 @@ final class HTTPFuzzTests {
         rejectBytes("NUL in a header name", text("GET /api/echo/M HTTP/1.1\r\n\(h)X-") + [0] + text("A: b\r\n\r\n"))
         rejectBytes("SOH in a header value", text("GET /api/echo/M HTTP/1.1\r\n\(h)X-A: a") + [1] + text("b\r\n\r\n"))
         rejectBytes("DEL in a header value", text("GET /api/echo/M HTTP/1.1\r\n\(h)X-A: a") + [0x7F] + text("\r\n\r\n"))
-        rejectBytes("VT before chunked", text("POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: ") + [0x0B] + text("chunked\r\n\r\n0\r\n\r\n"))
+        rejectBytes(
+            "VT before chunked",
+            text("POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: ") + [0x0B] + text("chunked\r\n\r\n0\r\n\r\n"))
         rejectBytes("NUL in the target", text("GET /api/echo/M") + [0] + text(" HTTP/1.1\r\n\(h)\r\n"))
         reject("obs-fold", "GET /api/echo/M HTTP/1.1\r\n\(h)X-A: a\r\n b\r\n\r\n")
         reject("obs-fold with tab", "GET /api/echo/M HTTP/1.1\r\n\(h)X-A: a\r\n\tb\r\n\r\n")
@@ -262,37 +304,60 @@ final class HTTPFuzzTests {
         reject("space in header name", "GET /api/echo/M HTTP/1.1\r\n\(h)X A: b\r\n\r\n")
         reject("no colon", "GET /api/echo/M HTTP/1.1\r\n\(h)NoColon\r\n\r\n")
         reject("empty header name", "GET /api/echo/M HTTP/1.1\r\n\(h): b\r\n\r\n")
-        rejectBytes("UTF-8 header name", text("GET /api/echo/M HTTP/1.1\r\n\(h)X-") + [0xC3, 0xA9] + text(": b\r\n\r\n"))
+        rejectBytes(
+            "UTF-8 header name", text("GET /api/echo/M HTTP/1.1\r\n\(h)X-") + [0xC3, 0xA9] + text(": b\r\n\r\n"))
 
         // Framing.
-        reject("two different Content-Lengths", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
-        reject("Content-Length list with different values", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 5, 6\r\n\r\nhello!")
+        reject(
+            "two different Content-Lengths",
+            "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
+        reject(
+            "Content-Length list with different values",
+            "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 5, 6\r\n\r\nhello!")
         reject("negative Content-Length", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: -1\r\n\r\n")
         reject("plus Content-Length", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: +5\r\n\r\nhello")
         reject("hex Content-Length", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 0x5\r\n\r\nhello")
         reject("empty Content-Length", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length:\r\n\r\n")
-        reject("20-digit Content-Length", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 99999999999999999999\r\n\r\n")
-        reject("Content-Length with a space inside", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 1 0\r\n\r\n0123456789")
-        reject("CL then TE", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-        reject("TE then CL", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n")
-        reject("TE chunked, identity", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n")
+        reject(
+            "20-digit Content-Length", "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 99999999999999999999\r\n\r\n")
+        reject(
+            "Content-Length with a space inside",
+            "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 1 0\r\n\r\n0123456789")
+        reject(
+            "CL then TE",
+            "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        reject(
+            "TE then CL",
+            "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n")
+        reject(
+            "TE chunked, identity",
+            "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n")
         reject("TE xchunked", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n")
         reject("TE chunkedx", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunkedx\r\n\r\n0\r\n\r\n")
         reject("TE chunked;q=1", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n")
         reject("TE \"chunked\"", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: \"chunked\"\r\n\r\n0\r\n\r\n")
         reject("TE empty", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding:\r\n\r\n0\r\n\r\n")
         reject("TE gzip", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: gzip\r\n\r\n0\r\n\r\n")
-        reject("TE chunked then TE identity", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n")
+        reject(
+            "TE chunked then TE identity",
+            "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n"
+        )
         reject("TE space before colon", "POST /api/echo/M HTTP/1.1\r\n\(h)Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n")
         reject("TE in HTTP/1.0", "POST /api/echo/M HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         // Body-level: the head may have gone upstream; the body must not (400 or a close).
         func body(_ name: String, _ s: String, complete: Bool = true) {
-            add(name, text("POST /api/echo/b HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n" + s), .reject, complete: complete)
+            add(
+                name, text("POST /api/echo/b HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n" + s), .reject,
+                complete: complete)
         }
         body("17-digit chunk size", "FFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n")
         body("16-digit chunk size", "FFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n")
-        body("huge chunk over max_body_size", "7FFFFFFFFFFFFFF\r\n" + String(repeating: "x", count: 1000), complete: false)
-        body("chunk over max_body_size, all sent", "100001\r\n" + String(repeating: "x", count: 0x100001) + "\r\n0\r\n\r\n")
+        body(
+            "huge chunk over max_body_size", "7FFFFFFFFFFFFFF\r\n" + String(repeating: "x", count: 1000),
+            complete: false)
+        body(
+            "chunk over max_body_size, all sent",
+            "100001\r\n" + String(repeating: "x", count: 0x100001) + "\r\n0\r\n\r\n")
         body("negative chunk size", "-5\r\nhello\r\n0\r\n\r\n")
         body("0x chunk size", "0x5\r\nhello\r\n0\r\n\r\n")
         body("empty chunk size", "\r\nhello\r\n0\r\n\r\n")
@@ -306,19 +371,30 @@ final class HTTPFuzzTests {
         body("control byte in a trailer", "0\r\nX-T: a\u{1}b\r\n\r\n")
         body("bare LF in a trailer", "0\r\nX-T: a\nb\r\n\r\n")
         add(
-            "Content-Length over max_body_size", text("POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 1048577\r\n\r\n"), .reject,
+            "Content-Length over max_body_size",
+            text("POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 1048577\r\n\r\n"), .reject,
             complete: false)
         add(
-            "giant Content-Length", text("POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 999999999999999999\r\n\r\n"), .reject,
+            "giant Content-Length", text("POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 999999999999999999\r\n\r\n"),
+            .reject,
             complete: false)
 
         // Sizes.
-        add("one 40 KiB header (431)", text("GET /api/echo/M HTTP/1.1\r\n\(h)X-Big: " + String(repeating: "b", count: 40 << 10) + "\r\n\r\n"), .reject, marker: true)
+        add(
+            "one 40 KiB header (431)",
+            text("GET /api/echo/M HTTP/1.1\r\n\(h)X-Big: " + String(repeating: "b", count: 40 << 10) + "\r\n\r\n"),
+            .reject, marker: true)
         add(
             "5000 headers (431)",
-            text("GET /api/echo/M HTTP/1.1\r\n\(h)" + (0..<5000).map { "X-Hdr-\($0): v\r\n" }.joined() + "\r\n"), .reject, marker: true)
-        add("32 KiB with no line break (431)", text("GET /api/echo/M" + String(repeating: "a", count: 33 << 10)), .reject, complete: false)
-        add("head never ends (431 or close)", text("GET /api/echo/M HTTP/1.1\r\n\(h)" + String(repeating: "X-A: b\r\n", count: 4500)), .reject, complete: false)
+            text("GET /api/echo/M HTTP/1.1\r\n\(h)" + (0..<5000).map { "X-Hdr-\($0): v\r\n" }.joined() + "\r\n"),
+            .reject, marker: true)
+        add(
+            "32 KiB with no line break (431)", text("GET /api/echo/M" + String(repeating: "a", count: 33 << 10)),
+            .reject, complete: false)
+        add(
+            "head never ends (431 or close)",
+            text("GET /api/echo/M HTTP/1.1\r\n\(h)" + String(repeating: "X-A: b\r\n", count: 4500)), .reject,
+            complete: false)
 
         // Truncated heads, then close.
         let full = "POST /api/echo/t HTTP/1.1\r\n\(h)Origin: https://app.example.com\r\nContent-Length: 5\r\n\r\nhello"
@@ -327,7 +403,9 @@ final class HTTPFuzzTests {
         }
         let chunked = "POST /api/echo/t HTTP/1.1\r\n\(h)Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         for back in [1, 2, 3, 5, 8, 12] {
-            add("chunked truncated \(back) before the end", Array(text(chunked).dropLast(back)), .reject, complete: false)
+            add(
+                "chunked truncated \(back) before the end", Array(text(chunked).dropLast(back)), .reject,
+                complete: false)
         }
 
         // Pipelined garbage after a valid request.
@@ -336,7 +414,11 @@ final class HTTPFuzzTests {
         add("pipelined bare LF", text(ok + "GET /api/echo/p2 HTTP/1.1\n\n"), .validThenReject)
         add("pipelined binary", text(ok) + (0..<512).map { UInt8(($0 * 37 + 11) % 256) }, .validThenReject)
         add("pipelined 40 KiB line", text(ok + String(repeating: "z", count: 40 << 10)), .validThenReject)
-        add("pipelined CL+TE", text(ok + "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), .validThenReject)
+        add(
+            "pipelined CL+TE",
+            text(
+                ok + "POST /api/echo/M HTTP/1.1\r\n\(h)Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            ), .validThenReject)
         return cases
     }
 
@@ -385,7 +467,10 @@ final class HTTPFuzzTests {
             (t("http/1.1"), true, 1), (t("HTTP/1.1 "), true, 1), (t("HTTP/1.10"), true, 1), (t("HTTP/1"), true, 1),
             (t(""), true, 1),
         ]
-        let eols: [Piece] = [(t("\r\n"), false), (t("\r\n"), false), (t("\r\n"), false), (t("\n"), true), (t("\r"), true), (t("\r\r\n"), true)]
+        let eols: [Piece] = [
+            (t("\r\n"), false), (t("\r\n"), false), (t("\r\n"), false), (t("\n"), true), (t("\r"), true),
+            (t("\r\r\n"), true),
+        ]
         let headerPool: [Piece] = [
             (t("Origin: https://app.example.com"), false), (t("Origin: https://evil.example"), false),
             (t("Origin: https://bücher.example.org"), false), (t("Origin: null"), false), (t("Origin:"), false),
@@ -397,11 +482,14 @@ final class HTTPFuzzTests {
             (t("Expect: 100-continue"), false), (t("X-Forwarded-For: 10.0.0.1"), false),
             (t("X-Nul: a") + [0] + t("b"), true), (t("X-Fold: a\r\n b"), true), (t(" X-Lead: a"), true),
             (t("X Bad: a"), true), (t("X-Bad : a"), true), (t("NoColon"), true), (t("X-Ctl: a") + [1] + t("b"), true),
-            (t("X-Del: a") + [0x7F], true), (t("Host: second"), true), (t(": empty"), true), (t("X-LF: a\nX-Y: b"), true),
+            (t("X-Del: a") + [0x7F], true), (t("Host: second"), true), (t(": empty"), true),
+            (t("X-LF: a\nX-Y: b"), true),
             (t("X-CR: a\rb"), true), (t("X-Big: " + String(repeating: "B", count: 33 << 10)), true),
         ]
         // Framing: header lines, body, head-bad, body-bad, complete.
-        typealias Framing = (headers: [[UInt8]], body: [UInt8], headBad: Bool, bodyBad: Bool, complete: Bool, chunked: Bool)
+        typealias Framing = (
+            headers: [[UInt8]], body: [UInt8], headBad: Bool, bodyBad: Bool, complete: Bool, chunked: Bool
+        )
         let framings: [Framing] = [
             ([], [], false, false, true, false),
             ([t("Content-Length: 5")], t("hello"), false, false, true, false),
@@ -536,7 +624,9 @@ final class HTTPFuzzTests {
                 print("HTTP fuzz: time budget of \(budget) s spent after \(n) of \(cases.count) inputs")
                 break
             }
-            if let failure = run(c, tally: &tally) { failures.append(failure + "\n    input: " + Self.escaped(c.bytes)) }
+            if let failure = run(c, tally: &tally) {
+                failures.append(failure + "\n    input: " + Self.escaped(c.bytes))
+            }
             if let m = c.marker { markers.append(m) }
             if n % 50 == 49 || n == cases.count - 1 {
                 if !proxyAnswers() {
@@ -546,7 +636,9 @@ final class HTTPFuzzTests {
                 // A refused head never reaches the upstream (the log holds the last 1000 requests).
                 let seen = try upstream.receivedTargets()
                 for m in markers {
-                    if let t = seen.first(where: { $0.hasSuffix("/" + m) || $0.contains("/" + m + "?") || $0.contains("/" + m + "/") }) {
+                    if let t = seen.first(where: {
+                        $0.hasSuffix("/" + m) || $0.contains("/" + m + "?") || $0.contains("/" + m + "/")
+                    }) {
                         failures.append("\(m): a refused head reached the upstream as \(t)")
                     }
                 }
@@ -558,7 +650,8 @@ final class HTTPFuzzTests {
         print(
             "HTTP fuzz: seed \(seed), \(tally.cases) inputs (\(catalogueCount) catalogue, \(tally.cases - catalogueCount) random), "
                 + "\(tally.bytes) bytes; \(tally.valid) valid answers, \(tally.rejected) 400/413/431, "
-                + "\(tally.closed) closed, \(tally.finNeeded) needed the client's FIN; \(String(format: "%.1f", elapsed)) s")
+                + "\(tally.closed) closed, \(tally.finNeeded) needed the client's FIN; \(String(format: "%.1f", elapsed)) s"
+        )
         #expect(failures.isEmpty, "\(failures.count) failures:\n\(failures.prefix(40).joined(separator: "\n"))")
         #expect(proxyAnswers())
         #expect(proxy.process.sanitizerReports.isEmpty)

@@ -44,9 +44,14 @@ final class PreflightCacheTests {
 
         let admin = try #require(proxy.adminPort)
         let metrics = try HTTPClient(port: admin).request("GET", "/metrics").bodyText
-        #expect(metrics.contains(#"cors_proxy_requests_total{route="/api/",kind="preflight",outcome="allowed"} 7"#), "\(metrics)")
-        #expect(metrics.contains(#"cors_proxy_requests_total{route="/api/",kind="preflight",outcome="denied"} 4"#), "\(metrics)")
-        #expect(metrics.contains(#"cors_proxy_denials_total{route="/api/",reason="origin_not_allowed"} 2"#), "\(metrics)")
+        #expect(
+            metrics.contains(#"cors_proxy_requests_total{route="/api/",kind="preflight",outcome="allowed"} 7"#),
+            "\(metrics)")
+        #expect(
+            metrics.contains(#"cors_proxy_requests_total{route="/api/",kind="preflight",outcome="denied"} 4"#),
+            "\(metrics)")
+        #expect(
+            metrics.contains(#"cors_proxy_denials_total{route="/api/",reason="origin_not_allowed"} 2"#), "\(metrics)")
     }
 
     @Test func aClosingRequestGetsConnectionCloseAfterTheAnswerWasReused() throws {

@@ -17,7 +17,10 @@ final class ProxyBehaviourTests {
     @Test func allowedPreflightIsAnsweredLocally() throws {
         let r = try proxy.client().request(
             "OPTIONS", "/api/items",
-            headers: [("Origin", app), ("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Headers", "x-custom, content-type")])
+            headers: [
+                ("Origin", app), ("Access-Control-Request-Method", "PUT"),
+                ("Access-Control-Request-Headers", "x-custom, content-type"),
+            ])
         #expect(r.status == 204)
         #expect(r.values("Access-Control-Allow-Origin") == [app])
         #expect(r.value("Access-Control-Allow-Credentials") == "true")
@@ -69,7 +72,8 @@ final class ProxyBehaviourTests {
 
     @Test func disallowedActualRequestNeverReachesTheUpstream() throws {
         try upstream.reset()
-        let r = try proxy.client().request("POST", "/api/items", headers: [("Origin", "https://evil.example")], body: Array("x".utf8))
+        let r = try proxy.client().request(
+            "POST", "/api/items", headers: [("Origin", "https://evil.example")], body: Array("x".utf8))
         #expect(r.status == 403)
         #expect(r.corsHeaders.isEmpty)
         #expect(r.value("Vary")?.contains("Origin") == true)
@@ -78,10 +82,12 @@ final class ProxyBehaviourTests {
 
     @Test func malformedAndRepeatedOriginsAreNeverAllowed() throws {
         try upstream.reset()
-        for origins in [["https://app.example.com/"], ["https://app.example.com", "https://app.example.com"], ["https://app.example.com https://x.example.org"], ["https://app.example.com:0443"],
+        for origins in [
+            ["https://app.example.com/"], ["https://app.example.com", "https://app.example.com"],
+            ["https://app.example.com https://x.example.org"], ["https://app.example.com:0443"],
             // Was a crash: an all-digit label's value was added up into an Int, which overflowed.
-            ["http://" + String(repeating: "9", count: 60) + ".0.0.1"], ["http://" + String(repeating: "1", count: 63)]]
-        {
+            ["http://" + String(repeating: "9", count: 60) + ".0.0.1"], ["http://" + String(repeating: "1", count: 63)],
+        ] {
             let r = try proxy.client().request("GET", "/api/items", headers: origins.map { ("Origin", $0) })
             #expect(r.status == 403, "\(origins)")
             #expect(r.corsHeaders.isEmpty)
@@ -91,7 +97,8 @@ final class ProxyBehaviourTests {
 
     @Test func enforceReportForwardsWithoutCORSHeaders() throws {
         try upstream.reset()
-        let r = try proxy.client().request("GET", "/report/headers-with-cors", headers: [("Origin", "https://evil.example")])
+        let r = try proxy.client().request(
+            "GET", "/report/headers-with-cors", headers: [("Origin", "https://evil.example")])
         #expect(r.status == 200)
         #expect(r.corsHeaders.isEmpty)
         #expect(try upstream.receivedTargets() == ["/headers-with-cors"])
@@ -110,7 +117,8 @@ final class ProxyBehaviourTests {
     }
 
     @Test func corsOffPassesUpstreamHeadersUntouched() throws {
-        let r = try proxy.client().request("GET", "/raw/headers-with-cors", headers: [("Origin", "https://evil.example")])
+        let r = try proxy.client().request(
+            "GET", "/raw/headers-with-cors", headers: [("Origin", "https://evil.example")])
         #expect(r.status == 200)
         #expect(r.values("Access-Control-Allow-Origin") == ["https://upstream.example"])
         #expect(r.values("Vary") == ["Accept-Encoding"])
@@ -187,7 +195,8 @@ final class ProxyBehaviourTests {
 
     @Test func chunkedBodyOverLimitIs413() throws {
         let client = proxy.client()
-        try client.send("POST /api/slow/2000 HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try client.send(
+            "POST /api/slow/2000 HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nTransfer-Encoding: chunked\r\n\r\n")
         let chunk = String(repeating: "a", count: 65536)
         var status = 0
         do {
@@ -217,7 +226,9 @@ final class ProxyBehaviourTests {
 
     @Test func hugeHeadIs431WithCORSHeaders() throws {
         let client = proxy.client()
-        try client.send("GET /api/x HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nX-Big: \(String(repeating: "b", count: 40000))\r\n\r\n")
+        try client.send(
+            "GET /api/x HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nX-Big: \(String(repeating: "b", count: 40000))\r\n\r\n"
+        )
         let r = try client.readResponse()
         #expect(r.status == 431)
         #expect(r.values("Access-Control-Allow-Origin") == [app])
@@ -226,7 +237,8 @@ final class ProxyBehaviourTests {
 
     @Test func malformedRequestFromAnAllowedOriginIs400WithCORSHeaders() throws {
         let client = proxy.client()
-        try client.send("POST /api/items HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+        try client.send(
+            "POST /api/items HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
         let r = try client.readResponse()
         #expect(r.status == 400)
         #expect(r.values("Access-Control-Allow-Origin") == [app])
@@ -255,7 +267,8 @@ final class ProxyBehaviourTests {
             #expect(r.status == 200)
             #expect(r.value("Connection") == nil)
         }
-        try client.send("PUT /api/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        try client.send(
+            "PUT /api/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
         #expect(try client.readResponse().status == 200)
         #expect(try client.request("GET", "/api/items").status == 200)
     }
@@ -263,7 +276,8 @@ final class ProxyBehaviourTests {
     @Test func pipelinedRequestsAnsweredInOrder() throws {
         let client = proxy.client()
         try client.send(
-            "GET /api/status/201 HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS /api/x HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nAccess-Control-Request-Method: GET\r\n\r\nGET /api/status/202 HTTP/1.1\r\nHost: x\r\n\r\n")
+            "GET /api/status/201 HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS /api/x HTTP/1.1\r\nHost: x\r\nOrigin: \(app)\r\nAccess-Control-Request-Method: GET\r\n\r\nGET /api/status/202 HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         #expect(try client.readResponse().status == 201)
         #expect(try client.readResponse().status == 204)
         #expect(try client.readResponse().status == 202)

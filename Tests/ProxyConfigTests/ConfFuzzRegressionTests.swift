@@ -21,8 +21,14 @@ import Testing
     /// libFuzzer flagged this input (slot mode, upstream block) as a 1 s timeout while the machine
     /// was loaded; replayed alone it takes milliseconds. Kept: it must stay an error and fast.
     @Test func flaggedUpstreamBlockInputIsFastAndAnError() {
-        let value = String(decoding: [0xAE, 0xAE, 0xAE, 0xAE, 0xAE, 0xAE, 0x5F, 0x0A, 0x0D, 0x5C, 0x70, 0, 0, 0, 0, 0, 0, 0xAE, 0xAE, 0xAE, 0x3B, 0x7B, 0x4C, 0x03, 0x7D] as [UInt8], as: UTF8.self)
-        let text = Self.slotHead + "upstream u { url \(value); connect_timeout \(value); timeout \(value) }\nroute /u/ { upstream u }\n"
+        let value = String(
+            decoding: [
+                0xAE, 0xAE, 0xAE, 0xAE, 0xAE, 0xAE, 0x5F, 0x0A, 0x0D, 0x5C, 0x70, 0, 0, 0, 0, 0, 0, 0xAE, 0xAE, 0xAE,
+                0x3B, 0x7B, 0x4C, 0x03, 0x7D,
+            ] as [UInt8], as: UTF8.self)
+        let text =
+            Self.slotHead
+            + "upstream u { url \(value); connect_timeout \(value); timeout \(value) }\nroute /u/ { upstream u }\n"
         var result: LoadResult?
         let seconds = elapsed { result = loadConf(text) }
         #expect(result?.configuration == nil)
@@ -32,8 +38,16 @@ import Testing
 
     /// Deep nesting that is refused or accepted, but never a crash and never slow.
     @Test(arguments: [
-        ("5000 nested parentheses", "cors { allow_origin ~" + String(repeating: "(", count: 5000) + "a" + String(repeating: ")", count: 5000) + " }\n"),
-        ("1000 nested classes", "cors { allow_origin ~" + String(repeating: "[", count: 1000) + "a" + String(repeating: "]", count: 1000) + " }\n"),
+        (
+            "5000 nested parentheses",
+            "cors { allow_origin ~" + String(repeating: "(", count: 5000) + "a" + String(repeating: ")", count: 5000)
+                + " }\n"
+        ),
+        (
+            "1000 nested classes",
+            "cors { allow_origin ~" + String(repeating: "[", count: 1000) + "a" + String(repeating: "]", count: 1000)
+                + " }\n"
+        ),
         ("nested quantifiers", "cors { allow_origin \"~^(a+)+$\" }\n"),
         ("a huge repeat count", "cors { allow_origin ~a{1000000} }\n"),
         ("100k nested braces", String(repeating: "{", count: 100_000) + String(repeating: "}", count: 100_000)),
@@ -51,7 +65,8 @@ import Testing
     /// `Origin`, so one request could stop the proxy.
     @Test(arguments: [
         "http://" + String(repeating: "0", count: 60) + "27.0.0.1:8080", "http://" + String(repeating: "9", count: 63),
-        "http://1.2.3." + String(repeating: "9", count: 40), "http://[::ffff:" + String(repeating: "9", count: 30) + ".0.0.1]",
+        "http://1.2.3." + String(repeating: "9", count: 40),
+        "http://[::ffff:" + String(repeating: "9", count: 30) + ".0.0.1]",
     ])
     func longNumericHostLabelIsAnErrorNotACrash(origin: String) {
         let result = loadConf(Self.slotHead + "cors { allow_origin \(origin) }\n")

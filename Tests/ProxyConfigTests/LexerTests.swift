@@ -20,10 +20,13 @@ import Testing
         .init(name: "inside a bare word", word: "http://${H}:${P}/x", env: ["H": "h", "P": "9"], url: "http://h:9/x"),
         .init(name: "inside quotes", word: "\"http://${H}:9\"", env: ["H": "q"], url: "http://q:9"),
         .init(name: "default runs to the first }", word: "${U:-http://d:4/a}", env: [:], url: "http://d:4/a"),
-        .init(name: "braces inside do not end the word", word: "http://${H:-x}.${D:-example}.com", env: [:], url: "http://x.example.com"),
+        .init(
+            name: "braces inside do not end the word", word: "http://${H:-x}.${D:-example}.com", env: [:],
+            url: "http://x.example.com"),
         .init(name: "$ without { is plain", word: "http://h:5/$x", env: [:], url: "http://h:5/$x"),
         .init(name: "trailing $", word: "http://h:5/a$", env: [:], url: "http://h:5/a$"),
-        .init(name: "expanded text is not re-lexed", word: "${U}", env: ["U": "http://h:6/${X}"], url: "http://h:6/${X}"),
+        .init(
+            name: "expanded text is not re-lexed", word: "${U}", env: ["U": "http://h:6/${X}"], url: "http://h:6/${X}"),
         .init(name: "escapes in quotes", word: "\"http://h:7/a\\\\b\"", env: [:], url: "http://h:7/a\\b"),
     ]
 
@@ -44,13 +47,14 @@ import Testing
     }
 
     @Test func quotedArgumentsAndEscapes() throws {
-        let conf = head + """
-            cors {
-                allow_headers "X-A" "X-\\"B\\""  # comment after "quotes"
-                expose_headers X-Id;allow_methods GET
-            }
-            route "/with space/" { upstream api }
-            """
+        let conf =
+            head + """
+                cors {
+                    allow_headers "X-A" "X-\\"B\\""  # comment after "quotes"
+                    expose_headers X-Id;allow_methods GET
+                }
+                route "/with space/" { upstream api }
+                """
         let result = loadConf(conf)
         #expect(
             result.diagnostics.map(\.description) == [
@@ -95,7 +99,8 @@ import Testing
     }
 
     @Test(arguments: [
-        ("512", Int64(512)), ("64k", 65536), ("10m", 10 << 20), ("1g", 1 << 30), ("0", 0), ("2K", 2048), ("3M", 3 << 20),
+        ("512", Int64(512)), ("64k", 65536), ("10m", 10 << 20), ("1g", 1 << 30), ("0", 0), ("2K", 2048),
+        ("3M", 3 << 20),
     ])
     func sizes(_ text: String, _ bytes: Int64) throws {
         #expect(try Units.bytes(text).get() == bytes)

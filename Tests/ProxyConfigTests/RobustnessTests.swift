@@ -36,7 +36,8 @@ import Testing
     }
 
     @Test func invalidUTF8() {
-        let bytes: [UInt8] = Array("listen 127.0.0.1:0\nupstream api http://h:1\nroute /".utf8) + [0xFF, 0xC3, 0x28, 0xED, 0xA0, 0x80]
+        let bytes: [UInt8] =
+            Array("listen 127.0.0.1:0\nupstream api http://h:1\nroute /".utf8) + [0xFF, 0xC3, 0x28, 0xED, 0xA0, 0x80]
             + Array("/ { upstream api }\nfoo \u{0}\u{1}bar\n".utf8)
         let result = loadConf(String(decoding: bytes, as: UTF8.self))
         #expect(

@@ -35,7 +35,8 @@ struct HTTPRequestParserTests {
     }
 
     @Test func simpleGet() throws {
-        let (parts, error) = parse("GET /api/x?a=1&b=%2F HTTP/1.1\r\nHost: example\r\nOrigin: https://a.example\r\n\r\n")
+        let (parts, error) = parse(
+            "GET /api/x?a=1&b=%2F HTTP/1.1\r\nHost: example\r\nOrigin: https://a.example\r\n\r\n")
         #expect(error == nil)
         let head = try #require(heads(parts).first)
         #expect(head.method == "GET")
@@ -78,7 +79,8 @@ struct HTTPRequestParserTests {
     }
 
     @Test func chunkedBodyAndTrailers() throws {
-        let text = "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+        let text =
+            "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
         for chunk in [1, 3, 1000] {
             let (parts, error) = parse(text, chunkSize: chunk)
             #expect(error == nil)
@@ -91,7 +93,8 @@ struct HTTPRequestParserTests {
     }
 
     @Test func pipelinedRequestsAreSeparated() {
-        let text = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: h\r\n\r\n"
+        let text =
+            "GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: h\r\n\r\n"
         let (parts, error) = parse(text)
         #expect(error == nil)
         #expect(heads(parts).map(\.target) == ["/a", "/b", "/c"])
@@ -106,11 +109,17 @@ struct HTTPRequestParserTests {
     }
 
     @Test(arguments: [
-        Bad(name: "CL with TE", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400),
-        Bad(name: "two different CL", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", status: 400),
+        Bad(
+            name: "CL with TE",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400),
+        Bad(
+            name: "two different CL",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", status: 400),
         Bad(name: "CL list differing", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n", status: 400),
         Bad(name: "negative CL", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", status: 400),
-        Bad(name: "TE not chunked last", text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", status: 400),
+        Bad(
+            name: "TE not chunked last", text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            status: 400),
         Bad(name: "obs-fold", text: "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  b\r\n\r\n", status: 400),
         Bad(name: "bare LF", text: "GET / HTTP/1.1\nHost: h\r\n\r\n", status: 400),
         Bad(name: "bare CR", text: "GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", status: 400),
@@ -121,10 +130,19 @@ struct HTTPRequestParserTests {
         Bad(name: "bad method", text: "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", status: 400),
         Bad(name: "HTTP/2 line", text: "GET / HTTP/2.0\r\nHost: h\r\n\r\n", status: 400),
         Bad(name: "absolute form", text: "GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", status: 400),
-        Bad(name: "huge chunk size", text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", status: 400),
-        Bad(name: "chunk without CRLF", text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n", status: 400),
-        Bad(name: "head over 32 KiB", text: "GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "a", count: 33 * 1024) + "\r\n\r\n", status: 431),
-        Bad(name: "unterminated head over 32 KiB", text: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 40 * 1024), status: 431),
+        Bad(
+            name: "huge chunk size",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", status: 400),
+        Bad(
+            name: "chunk without CRLF",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n", status: 400),
+        Bad(
+            name: "head over 32 KiB",
+            text: "GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "a", count: 33 * 1024) + "\r\n\r\n",
+            status: 431),
+        Bad(
+            name: "unterminated head over 32 KiB",
+            text: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 40 * 1024), status: 431),
     ])
     func malformedRequestsAreRefused(_ bad: Bad) {
         let (_, error) = parse(bad.text)

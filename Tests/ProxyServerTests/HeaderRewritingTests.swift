@@ -36,14 +36,16 @@ struct HeaderRewritingTests {
             upstream, stripCORS: true, varyOrigin: true,
             add: [HeaderField("Access-Control-Allow-Origin", "https://app.example")])
         #expect(length == 12)
-        #expect(headers.map { "\($0.name): \($0.value)" } == [
-            "Content-Type: application/json", "Vary: Accept-Encoding, origin", "Set-Cookie: a=1", "Set-Cookie: b=2",
-            "Access-Control-Allow-Origin: https://app.example",
-        ])
+        #expect(
+            headers.map { "\($0.name): \($0.value)" } == [
+                "Content-Type: application/json", "Vary: Accept-Encoding, origin", "Set-Cookie: a=1", "Set-Cookie: b=2",
+                "Access-Control-Allow-Origin: https://app.example",
+            ])
     }
 
     @Test func varyStarIsKeptAndOriginAddedOtherwise() {
-        let star = HeaderRewriting.clientResponseHeaders([HeaderLine("Vary", "*")], stripCORS: true, varyOrigin: true, add: [])
+        let star = HeaderRewriting.clientResponseHeaders(
+            [HeaderLine("Vary", "*")], stripCORS: true, varyOrigin: true, add: [])
         #expect(star.headers.map { "\($0.name): \($0.value)" } == ["Vary: *"])
         let none = HeaderRewriting.clientResponseHeaders([], stripCORS: true, varyOrigin: true, add: [])
         #expect(none.headers.map { "\($0.name): \($0.value)" } == ["Vary: Origin"])

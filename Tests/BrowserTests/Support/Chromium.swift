@@ -44,7 +44,8 @@ enum Chromium {
 
     /// Loads `url` in a fresh headless Chromium (temporary profile) and returns the serialized
     /// DOM once the page is done, bounded by `timeout` seconds of real time.
-    static func dumpDOM(url: String, virtualTimeBudgetMilliseconds: Int = 10_000, timeout: Double = 60) throws -> String {
+    static func dumpDOM(url: String, virtualTimeBudgetMilliseconds: Int = 10_000, timeout: Double = 60) throws -> String
+    {
         let executable = try executable()
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
             "cors-proxy-browser-\(UUID().uuidString)")
@@ -78,7 +79,8 @@ enum Chromium {
         let dom = browser.stdoutText
         guard status == 0, !dom.isEmpty else {
             throw BrowserTestFailure(
-                "chromium exited with \(status) for \(url); its output:\n" + browser.output.suffix(40).joined(separator: "\n"))
+                "chromium exited with \(status) for \(url); its output:\n"
+                    + browser.output.suffix(40).joined(separator: "\n"))
         }
         return dom
     }

@@ -89,11 +89,13 @@ final class ChildProcess: @unchecked Sendable {
             if !process.isRunning {
                 if let line = output.first(where: predicate) { return line }
                 throw BrowserTestFailure(
-                    "\(what): \(name) exited with \(process.terminationStatus); output:\n\(output.joined(separator: "\n"))")
+                    "\(what): \(name) exited with \(process.terminationStatus); output:\n\(output.joined(separator: "\n"))"
+                )
             }
             Thread.sleep(forTimeInterval: 0.01)
         }
-        throw BrowserTestFailure("timed out waiting for \(what) from \(name); output so far:\n\(output.joined(separator: "\n"))")
+        throw BrowserTestFailure(
+            "timed out waiting for \(what) from \(name); output so far:\n\(output.joined(separator: "\n"))")
     }
 
     /// Waits (bounded) for exit and for stdout to be drained; nil on timeout.
@@ -196,7 +198,9 @@ func httpRequest(
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     let rc = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard rc == 0 else { throw BrowserTestFailure("connect to 127.0.0.1:\(port): errno \(errno)") }
     var text = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
@@ -225,7 +229,8 @@ func httpRequest(
                 return
             }
             if errno == EINTR { continue }
-            throw BrowserTestFailure("reading from 127.0.0.1:\(port) for \(method) \(target): errno \(errno) (timeout?)")
+            throw BrowserTestFailure(
+                "reading from 127.0.0.1:\(port) for \(method) \(target): errno \(errno) (timeout?)")
         }
     }
     let separator = Data("\r\n\r\n".utf8)

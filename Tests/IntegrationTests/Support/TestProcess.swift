@@ -80,7 +80,10 @@ final class TestProcess: @unchecked Sendable {
             if let line = output.first(where: predicate) { return line }
             if !process.isRunning {
                 if let line = output.first(where: predicate) { return line }
-                throw TestTimeout(what: "\(what): \(name) exited with \(process.terminationStatus); output:\n\(output.joined(separator: "\n"))")
+                throw TestTimeout(
+                    what:
+                        "\(what): \(name) exited with \(process.terminationStatus); output:\n\(output.joined(separator: "\n"))"
+                )
             }
             Thread.sleep(forTimeInterval: 0.01)
         }
@@ -108,7 +111,9 @@ final class TestProcess: @unchecked Sendable {
 
     /// Sanitizer reports in the child's output (under `swift test --sanitize=…` the binaries are instrumented).
     var sanitizerReports: [String] {
-        output.filter { $0.contains("ThreadSanitizer") || $0.contains("AddressSanitizer") || $0.contains("LeakSanitizer") }
+        output.filter {
+            $0.contains("ThreadSanitizer") || $0.contains("AddressSanitizer") || $0.contains("LeakSanitizer")
+        }
     }
 
     deinit {
