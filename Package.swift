@@ -27,7 +27,8 @@ let package = Package(
     ],
     targets: [
         // Pure core: stdlib only, no I/O.
-        .target(name: "CORSPolicy", swiftSettings: hotPathSettings),
+        .target(name: "HeaderFields", swiftSettings: hotPathSettings),
+        .target(name: "CORSPolicy", dependencies: ["HeaderFields"], swiftSettings: hotPathSettings),
         .target(name: "ProxyConfig", dependencies: ["CORSPolicy"]),
         // libcurl, through a C shim (curl_easy_setopt is variadic).
         .systemLibrary(
@@ -35,10 +36,17 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // The upstream seam: what the server asks of an upstream client, and what it hears
+        // back. NIOCore only, so the server and its tests never link libcurl.
+        .target(
+            name: "Upstream",
+            dependencies: ["HeaderFields", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: hotPathSettings
+        ),
         .target(
             name: "CurlBridge",
             dependencies: [
-                "CCurl",
+                "CCurl", "Upstream", "HeaderFields",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -48,7 +56,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "CORSPolicy", "ProxyConfig", "CurlBridge",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "Upstream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -64,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "CORSProxyCLI",
             dependencies: [
-                "CORSPolicy", "ProxyConfig", "ProxyServer", "CurlBridge",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyServer", "Upstream", "CurlBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -81,12 +89,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy"]),
+        .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "HeaderFields"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig", "CORSPolicy"]),
         .testTarget(
             name: "CurlBridgeTests",
             dependencies: [
-                "CurlBridge",
+                "CurlBridge", "Upstream", "HeaderFields",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -96,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "CORSPolicy", "CurlBridge",
+                "ProxyServer", "CORSPolicy", "Upstream", "HeaderFields",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -1,3 +1,5 @@
+import HeaderFields
+
 /// A route's CORS settings compiled at load into sets, flags and rendered header
 /// values, so that deciding a request is one pass over `Origin` and lookups.
 package final class CompiledPolicy: Sendable {
@@ -445,12 +447,14 @@ package final class CompiledPolicy: Sendable {
                 while end > start, isOptionalWhitespace(h[end - 1]) { end -= 1 }
                 let portLength = defaultPort.utf8CodeUnitCount
                 if end - start > portLength,
-                    equalsLowercased(UnsafeBufferPointer(rebasing: h[(end - portLength)..<end]), defaultPort)
+                    ASCII.equalsLowercase(UnsafeBufferPointer(rebasing: h[(end - portLength)..<end]), defaultPort)
                 {
                     end -= portLength
                 }
                 guard o.count - authorityStart == end - start else { return false }
-                for i in 0..<(end - start) where lowercased(h[start + i]) != o[authorityStart + i] { return false }
+                for i in 0..<(end - start) where ASCII.lowercased(h[start + i]) != o[authorityStart + i] {
+                    return false
+                }
                 return true
             }
         }

@@ -1,3 +1,5 @@
+import HeaderFields
+
 /// A decision in one word and a reason code: what `explain`, logs and tests compare.
 package enum Verdict: Hashable, Sendable, CustomStringConvertible {
     /// An allowed preflight, or an actual request forwarded with CORS headers.
@@ -78,7 +80,7 @@ extension Decision {
     /// The headers the proxy adds, one `Name: value` a line, as `explain` prints
     /// them. For a forwarded request `Vary: Origin` stands for the merge into
     /// the upstream's `Vary`.
-    package var responseHeaderLines: [String] {
+    package var responseHeaderFields: [String] {
         switch self {
         case .passThrough: return []
         case .preflight(_, let headers), .deny(_, let headers, _):

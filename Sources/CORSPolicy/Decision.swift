@@ -1,13 +1,4 @@
-/// One header line to add to a response.
-package struct HeaderField: Hashable, Sendable, CustomStringConvertible {
-    package var name: String
-    package var value: String
-    package init(_ name: String, _ value: String) {
-        self.name = name
-        self.value = value
-    }
-    package var description: String { "\(name): \(value)" }
-}
+import HeaderFields
 
 /// The listener's scheme, for same-origin detection and `X-Forwarded-Proto`.
 package enum Scheme: String, Sendable, Hashable {

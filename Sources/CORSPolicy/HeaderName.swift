@@ -1,3 +1,5 @@
+import HeaderFields
+
 /// Canonical names of the headers the decision adds, and the values it sends
 /// unchanged on every response.
 package enum CORSHeader {
@@ -35,30 +37,20 @@ struct HeaderNameSet: Sendable {
 
     func contains(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !byHash.isEmpty, let candidates = byHash[Self.hash(bytes)] else { return false }
-        for candidate in candidates where Self.equalsIgnoringCase(bytes, candidate) { return true }
+        for candidate in candidates where ASCII.equalsIgnoringCase(bytes, candidate.utf8) { return true }
         return false
     }
 
     static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
-            hash = (hash ^ UInt64(lowercased(byte))) &* 0x0000_0100_0000_01b3
+            hash = (hash ^ UInt64(ASCII.lowercased(byte))) &* 0x0000_0100_0000_01b3
         }
         return hash
     }
 
-    /// `lower` is already lowercase.
-    static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: String) -> Bool {
-        var lower = lower
-        return lower.withUTF8 { l in
-            guard l.count == bytes.count else { return false }
-            for i in 0..<l.count where lowercased(bytes[i]) != l[i] { return false }
-            return true
-        }
-    }
-
     static func isAuthorization(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        equalsIgnoringCase(bytes, "authorization")
+        ASCII.equalsLowercase(bytes, "authorization")
     }
 }
 

@@ -1,3 +1,5 @@
+import HeaderFields
+
 /// A serialized origin (`scheme://host[:port]`) after normalisation: scheme and
 /// host lowercased, the scheme's default port removed.
 package struct Origin: Hashable, Sendable, CustomStringConvertible {
@@ -178,18 +180,18 @@ struct OriginScan {
     /// The scheme's default port, read from the bytes without building a String.
     func defaultPort(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         let scheme = UnsafeBufferPointer(rebasing: bytes[0..<schemeEnd])
-        if equalsLowercased(scheme, "http") || equalsLowercased(scheme, "ws") { return 80 }
-        if equalsLowercased(scheme, "https") || equalsLowercased(scheme, "wss") { return 443 }
+        if ASCII.equalsLowercase(scheme, "http") || ASCII.equalsLowercase(scheme, "ws") { return 80 }
+        if ASCII.equalsLowercase(scheme, "https") || ASCII.equalsLowercase(scheme, "wss") { return 443 }
         return nil
     }
 
     func makeOrigin(_ bytes: UnsafeBufferPointer<UInt8>) -> Origin {
-        let scheme = String(decoding: bytes[0..<schemeEnd].lazy.map(lowercased), as: UTF8.self)
+        let scheme = String(decoding: bytes[0..<schemeEnd].lazy.map(ASCII.lowercased), as: UTF8.self)
         let host: String
         if isIPv6, let pieces = parseIPv6(bytes, from: hostStart + 1, to: hostEnd - 1) {
             host = "[" + serializeIPv6(pieces) + "]"
         } else {
-            host = String(decoding: bytes[hostStart..<hostEnd].lazy.map(lowercased), as: UTF8.self)
+            host = String(decoding: bytes[hostStart..<hostEnd].lazy.map(ASCII.lowercased), as: UTF8.self)
         }
         return Origin(scheme: scheme, host: host, port: port)
     }
@@ -208,18 +210,6 @@ struct OriginScan {
 @inline(__always) func isSchemeChar(_ b: UInt8) -> Bool {
     isAlpha(b) || isDigit(b) || b == UInt8(ascii: "+") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
 }
-@inline(__always) func lowercased(_ b: UInt8) -> UInt8 {
-    isUpper(b) ? b | 0x20 : b
-}
-
-/// `bytes` equals the lowercase ASCII `literal`, ignoring the case of `bytes`.
-func equalsLowercased(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
-    guard bytes.count == literal.utf8CodeUnitCount else { return false }
-    let start = literal.utf8Start
-    for i in 0..<bytes.count where lowercased(bytes[i]) != start[i] { return false }
-    return true
-}
-
 /// nil when `bytes[from..<to]` is a DNS name or an IPv4 address; else what is wrong.
 /// Does not allocate unless it finds a problem.
 func hostProblem(_ bytes: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> String? {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CORSPolicy
 import CoreMetrics
+import HeaderFields
 import ProxyConfig
 import ProxyServer
 
@@ -95,7 +96,7 @@ struct ExplainReport {
         }
         // The headers come last, after a blank line, one `Name: value` a line.
         lines.append("")
-        lines.append(contentsOf: decision.responseHeaderLines)
+        lines.append(contentsOf: decision.responseHeaderFields)
         return lines.joined(separator: "\n") + "\n"
     }
 }

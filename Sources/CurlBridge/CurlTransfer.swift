@@ -1,6 +1,8 @@
 import CCurl
+import HeaderFields
 import NIOCore
 import Synchronization
+import Upstream
 
 /// What the worker hands to the EventLoop for one transfer, in order.
 enum PendingEvent: Sendable {

@@ -1,8 +1,10 @@
 import CCurl
+import HeaderFields
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
+import Upstream
 
 #if canImport(Glibc)
     import Glibc
@@ -468,7 +470,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     ///
     /// One `malloc` holds the nodes and their text (curl only reads a header list): free it
     /// with `freeHeaderList`, never `curl_slist_free_all`.
-    static func headerList(_ headers: [HeaderLine], blankExpect: Bool = true) -> UnsafeMutablePointer<curl_slist>? {
+    static func headerList(_ headers: [HeaderField], blankExpect: Bool = true) -> UnsafeMutablePointer<curl_slist>? {
         let acceptBlank: StaticString = "Accept:"
         let expectBlank: StaticString = "Expect:"
         var textCapacity = 16  // both blanks with their NULs
@@ -530,8 +532,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             text[used] = 0
             used += 1
             link(start)
-            if Self.equalsIgnoringCase(name, "accept") { sawAccept = true }
-            if Self.equalsIgnoringCase(name, "expect") { sawExpect = true }
+            if ASCII.equalsLowercase(name.utf8, "accept") { sawAccept = true }
+            if ASCII.equalsLowercase(name.utf8, "expect") { sawExpect = true }
         }
         func appendBlank(_ blank: StaticString) {
             let start = used
@@ -554,25 +556,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     }
 
     private static func isFramingHeader(_ name: String) -> Bool {
-        equalsIgnoringCase(name, "content-length") || equalsIgnoringCase(name, "transfer-encoding")
-    }
-
-    /// ASCII case-insensitive equality without allocating; other lengths are rejected first
-    /// (O(1) for native strings).
-    private static func equalsIgnoringCase(_ a: String, _ b: StaticString) -> Bool {
-        guard a.utf8.count == b.utf8CodeUnitCount else { return false }
-        return b.withUTF8Buffer { bytes in
-            var i = 0
-            for x in a.utf8 {
-                let y = bytes[i]
-                i += 1
-                if x == y { continue }
-                let lx = x >= 65 && x <= 90 ? x | 0x20 : x
-                let ly = y >= 65 && y <= 90 ? y | 0x20 : y
-                if lx != ly { return false }
-            }
-            return true
-        }
+        ASCII.equalsLowercase(name.utf8, "content-length") || ASCII.equalsLowercase(name.utf8, "transfer-encoding")
     }
 
     private func collectFinished(_ multi: UnsafeMutableRawPointer) {

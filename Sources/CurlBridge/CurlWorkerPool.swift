@@ -1,7 +1,9 @@
+import HeaderFields
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
+import Upstream
 
 /// N `CurlWorker`s behind one `UpstreamTransport`; each EventLoop is pinned to one worker
 /// (first come, round-robin), so one loop's exchanges share that worker's connection cache.

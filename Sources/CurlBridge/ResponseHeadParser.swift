@@ -1,8 +1,10 @@
+import HeaderFields
+
 /// Collects the response head from curl's header callback, one line per call.
 /// Interim 1xx heads are dropped; trailers (lines after the final head) are ignored.
 package struct ResponseHeadParser {
     package private(set) var status: Int?
-    package private(set) var headers: [HeaderLine] = []
+    package private(set) var headers: [HeaderField] = []
     /// The final head is complete (its blank line was seen).
     package private(set) var isComplete = false
 
@@ -47,7 +49,7 @@ package struct ResponseHeadParser {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return false }
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<colon]), as: UTF8.self)
         let value = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[(colon + 1)...]))
-        headers.append(HeaderLine(name, String(decoding: value, as: UTF8.self)))
+        headers.append(HeaderField(name, String(decoding: value, as: UTF8.self)))
         return false
     }
 

@@ -1,4 +1,6 @@
 import CCurl
+import HeaderFields
+import Upstream
 
 extension UpstreamError {
     /// Maps a finished transfer's curl result to the error the server reports

@@ -1,4 +1,5 @@
-import CurlBridge
+import HeaderFields
+import Upstream
 
 /// The life of one forwarded exchange on a client connection, without I/O:
 /// events in, actions out. The handler runs the actions; tests feed events.

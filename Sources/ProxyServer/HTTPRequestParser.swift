@@ -1,3 +1,4 @@
+import HeaderFields
 import NIOCore
 
 /// A parsed request head. Header names and values are kept as received, in order.
@@ -6,7 +7,7 @@ package struct RequestHead: Sendable {
     /// The request target, byte for byte (path and query).
     package var target: String
     package var versionMinor: Int
-    package var headers: [(name: String, value: String)]
+    package var headers: [HeaderField]
     /// The framing of the body that follows.
     package var body: BodyFraming
     /// The connection stays open after this exchange (HTTP/1.1 default, `Connection: close` ends it).
@@ -229,7 +230,7 @@ package struct HTTPRequestParser: Sendable {
             guard let requestLine = lines.first else { return nil }
             let parts = UnsafeRawBufferPointer(rebasing: bytes[requestLine]).split(separator: 0x20)
             guard parts.count == 3, parts[1].first == UInt8(ascii: "/") else { return nil }
-            var headers: [(name: String, value: String)] = []
+            var headers: [HeaderField] = []
             for line in lines.dropFirst() {
                 let text = UnsafeRawBufferPointer(rebasing: bytes[line])
                 guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else { continue }
@@ -238,7 +239,8 @@ package struct HTTPRequestParser: Sendable {
                 case "origin", "host", "access-control-request-method", "access-control-request-headers",
                     "access-control-request-private-network":
                     headers.append(
-                        (name, String(String(decoding: text[(colon + 1)...], as: UTF8.self).trimmingSpaces())))
+                        HeaderField(
+                            name, String(String(decoding: text[(colon + 1)...], as: UTF8.self).trimmingSpaces())))
                 default:
                     continue
                 }
@@ -350,7 +352,7 @@ package struct HTTPRequestParser: Sendable {
         let method = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[rl.lowerBound..<sp1]), as: UTF8.self)
         let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(sp1 + 1)..<sp2]), as: UTF8.self)
 
-        var headers: [(name: String, value: String)] = []
+        var headers: [HeaderField] = []
         headers.reserveCapacity(lines.count - 1)
         var contentLength: Int64? = nil
         var transferEncodingSeen = false
@@ -382,24 +384,24 @@ package struct HTTPRequestParser: Sendable {
             let value = String(decoding: valueBytes, as: UTF8.self)
 
             switch nameBytes.count {
-            case 4 where asciiCaseEqual(nameBytes, "host"):
+            case 4 where ASCII.equalsLowercase(nameBytes, "host"):
                 if hasHost { throw .malformed("more than one Host header") }
                 hasHost = true
-            case 6 where asciiCaseEqual(nameBytes, "expect"):
-                if asciiCaseEqual(valueBytes, "100-continue") { expectContinue = true }
-            case 7 where asciiCaseEqual(nameBytes, "upgrade"):
+            case 6 where ASCII.equalsLowercase(nameBytes, "expect"):
+                if ASCII.equalsLowercase(valueBytes, "100-continue") { expectContinue = true }
+            case 7 where ASCII.equalsLowercase(nameBytes, "upgrade"):
                 hasUpgrade = true
-            case 10 where asciiCaseEqual(nameBytes, "connection"):
+            case 10 where ASCII.equalsLowercase(nameBytes, "connection"):
                 forEachListItem(valueBytes) { item in
-                    if asciiCaseEqual(item, "close") {
+                    if ASCII.equalsLowercase(item, "close") {
                         connectionClose = true
-                    } else if asciiCaseEqual(item, "keep-alive") {
+                    } else if ASCII.equalsLowercase(item, "keep-alive") {
                         connectionKeepAlive = true
-                    } else if asciiCaseEqual(item, "upgrade") {
+                    } else if ASCII.equalsLowercase(item, "upgrade") {
                         connectionUpgrade = true
                     }
                 }
-            case 14 where asciiCaseEqual(nameBytes, "content-length"):
+            case 14 where ASCII.equalsLowercase(nameBytes, "content-length"):
                 var sawItem = false
                 var failure: HTTPParseError? = nil
                 forEachListItem(valueBytes) { item in
@@ -415,13 +417,13 @@ package struct HTTPRequestParser: Sendable {
                 }
                 if let failure { throw failure }
                 if !sawItem { throw .malformed("invalid Content-Length") }
-            case 17 where asciiCaseEqual(nameBytes, "transfer-encoding"):
+            case 17 where ASCII.equalsLowercase(nameBytes, "transfer-encoding"):
                 transferEncodingSeen = true
-                forEachListItem(valueBytes) { item in chunkedLast = asciiCaseEqual(item, "chunked") }
+                forEachListItem(valueBytes) { item in chunkedLast = ASCII.equalsLowercase(item, "chunked") }
             default:
                 break
             }
-            headers.append((name, value))
+            headers.append(HeaderField(name, value))
         }
 
         if transferEncodingSeen && contentLength != nil {
@@ -492,16 +494,6 @@ package struct HTTPRequestParser: Sendable {
     case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
     default: return nil
     }
-}
-
-/// ASCII case-insensitive comparison with a lowercase literal.
-@inline(__always) func asciiCaseEqual(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
-    guard bytes.count == lower.utf8CodeUnitCount else { return false }
-    let l = lower.utf8Start
-    for i in 0..<bytes.count where bytes[i] | (bytes[i] >= 0x41 && bytes[i] <= 0x5A ? 0x20 : 0) != l[i] {
-        return false
-    }
-    return true
 }
 
 /// Calls `body` with each comma-separated item, trimmed of whitespace, empty items skipped.

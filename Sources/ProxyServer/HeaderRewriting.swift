@@ -1,5 +1,6 @@
 import CORSPolicy
-import CurlBridge
+import HeaderFields
+import Upstream
 
 /// Header rewriting between the client and the upstream (SPEC 3, "Forwarding").
 package enum HeaderRewriting {
@@ -18,28 +19,23 @@ package enum HeaderRewriting {
     static func kind(of name: String) -> Kind {
         let n = name.utf8
         switch n.count {
-        case 2 where equalsLowercase(n, "te"): return .hopByHop
-        case 4 where equalsLowercase(n, "host"): return .host
-        case 4 where equalsLowercase(n, "vary"): return .vary
-        case 6 where equalsLowercase(n, "expect"): return .expect
-        case 7 where equalsLowercase(n, "trailer"), 7 where equalsLowercase(n, "upgrade"): return .hopByHop
-        case 10 where equalsLowercase(n, "connection"), 10 where equalsLowercase(n, "keep-alive"): return .hopByHop
-        case 14 where equalsLowercase(n, "content-length"): return .contentLength
-        case 15 where equalsLowercase(n, "x-forwarded-for"): return .xForwardedFor
-        case 16 where equalsLowercase(n, "proxy-connection"), 17 where equalsLowercase(n, "transfer-encoding"):
+        case 2 where ASCII.equalsLowercase(n, "te"): return .hopByHop
+        case 4 where ASCII.equalsLowercase(n, "host"): return .host
+        case 4 where ASCII.equalsLowercase(n, "vary"): return .vary
+        case 6 where ASCII.equalsLowercase(n, "expect"): return .expect
+        case 7 where ASCII.equalsLowercase(n, "trailer"), 7 where ASCII.equalsLowercase(n, "upgrade"): return .hopByHop
+        case 10 where ASCII.equalsLowercase(n, "connection"), 10 where ASCII.equalsLowercase(n, "keep-alive"):
             return .hopByHop
-        case 16 where equalsLowercase(n, "x-forwarded-host"): return .xForwardedHost
-        case 17 where equalsLowercase(n, "x-forwarded-proto"): return .xForwardedProto
+        case 14 where ASCII.equalsLowercase(n, "content-length"): return .contentLength
+        case 15 where ASCII.equalsLowercase(n, "x-forwarded-for"): return .xForwardedFor
+        case 16 where ASCII.equalsLowercase(n, "proxy-connection"),
+            17 where ASCII.equalsLowercase(n, "transfer-encoding"):
+            return .hopByHop
+        case 16 where ASCII.equalsLowercase(n, "x-forwarded-host"): return .xForwardedHost
+        case 17 where ASCII.equalsLowercase(n, "x-forwarded-proto"): return .xForwardedProto
         default:
-            return n.count > 15 && equalsLowercase(n.prefix(15), "access-control-") ? .accessControl : .other
+            return n.count > 15 && ASCII.equalsLowercase(n.prefix(15), "access-control-") ? .accessControl : .other
         }
-    }
-
-    /// ASCII case-insensitive comparison with a lowercase literal.
-    @inline(__always)
-    static func equalsLowercase<S: Sequence<UInt8>>(_ bytes: S, _ lower: StaticString) -> Bool {
-        let literal = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-        return bytes.elementsEqual(literal) { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
     }
 
     /// Whether a `Connection` header named `name` (the set holds lowercased names; usually empty).
@@ -50,9 +46,10 @@ package enum HeaderRewriting {
 
     /// The names a `Connection` header lists (they are hop-by-hop for this message), lowercased.
     static func connectionNamed<C: Collection>(_ headers: C) -> Set<String>
-    where C.Element == (name: String, value: String) {
+    where C.Element == HeaderField {
         var named: Set<String> = []
-        for header in headers where header.name.utf8.count == 10 && equalsLowercase(header.name.utf8, "connection") {
+        for header in headers
+        where header.name.utf8.count == 10 && ASCII.equalsLowercase(header.name.utf8, "connection") {
             for item in header.value.split(separator: ",") {
                 let token = item.trimmingSpaces().lowercased()
                 // `keep-alive`, `close`, `upgrade` are dropped anyway; leaving them out keeps
@@ -66,15 +63,16 @@ package enum HeaderRewriting {
     /// The headers sent upstream: hop-by-hop and `Content-Length` removed (curl frames the
     /// body), `Host` replaced unless `preserveHost`, `X-Forwarded-*` set, the rest in order.
     package static func upstreamRequestHeaders(
-        _ headers: [(name: String, value: String)], clientAddress: String, scheme: Scheme, upstreamHost: String,
+        _ headers: [HeaderField], clientAddress: String, scheme: Scheme, upstreamHost: String,
         preserveHost: Bool
-    ) -> [HeaderLine] {
+    ) -> [HeaderField] {
         let named = connectionNamed(headers)
-        var out: [HeaderLine] = []
+        var out: [HeaderField] = []
         out.reserveCapacity(headers.count + 3)
         var forwardedFor: String? = nil
         var requestHost: String? = nil
-        for (name, value) in headers {
+        for header in headers {
+            let (name, value) = (header.name, header.value)
             let kind = kind(of: name)
             if kind == .hopByHop || isNamed(name, in: named) { continue }
             switch kind {
@@ -84,20 +82,20 @@ package enum HeaderRewriting {
                 continue
             case .host:
                 requestHost = value
-                out.append(HeaderLine(name, preserveHost ? value : upstreamHost))
+                out.append(HeaderField(name, preserveHost ? value : upstreamHost))
             case .xForwardedFor:
                 forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value
             case .hopByHop, .vary, .accessControl, .other:
-                out.append(HeaderLine(name, value))
+                out.append(HeaderField(name, value))
             }
         }
         if requestHost == nil {
             // An HTTP/1.0 request without Host still needs one upstream.
-            out.insert(HeaderLine("Host", upstreamHost), at: 0)
+            out.insert(HeaderField("Host", upstreamHost), at: 0)
         }
-        out.append(HeaderLine("X-Forwarded-For", forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress))
-        out.append(HeaderLine("X-Forwarded-Proto", scheme.rawValue))
-        if let requestHost { out.append(HeaderLine("X-Forwarded-Host", requestHost)) }
+        out.append(HeaderField("X-Forwarded-For", forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress))
+        out.append(HeaderField("X-Forwarded-Proto", scheme.rawValue))
+        if let requestHost { out.append(HeaderField("X-Forwarded-Host", requestHost)) }
         return out
     }
 
@@ -105,10 +103,10 @@ package enum HeaderRewriting {
     /// removed (the server re-frames), the upstream's `Access-Control-*` removed when
     /// `stripCORS`, `Origin` merged into `Vary` when `varyOrigin`, then `add` appended.
     package static func clientResponseHeaders(
-        _ upstream: [HeaderLine], stripCORS: Bool, varyOrigin: Bool, add: [HeaderField]
-    ) -> (headers: [(name: String, value: String)], contentLength: Int64?) {
-        let named = connectionNamed(upstream.lazy.map { (name: $0.name, value: $0.value) })
-        var out: [(name: String, value: String)] = []
+        _ upstream: [HeaderField], stripCORS: Bool, varyOrigin: Bool, add: [HeaderField]
+    ) -> (headers: [HeaderField], contentLength: Int64?) {
+        let named = connectionNamed(upstream)
+        var out: [HeaderField] = []
         out.reserveCapacity(upstream.count + add.count + 1)
         var contentLength: Int64? = nil
         var varyItems: [Substring] = []
@@ -126,7 +124,7 @@ package enum HeaderRewriting {
                 // Several Vary lines become one, so Origin is listed exactly once.
                 if varyIndex == nil {
                     varyIndex = out.count
-                    out.append((header.name, ""))
+                    out.append(HeaderField(header.name, ""))
                 }
                 for item in header.value.split(separator: ",") {
                     let trimmed = item.trimmingSpaces()
@@ -135,19 +133,19 @@ package enum HeaderRewriting {
                 }
                 continue
             }
-            out.append((header.name, header.value))
+            out.append(header)
         }
         if varyOrigin {
-            let hasOrigin = varyItems.contains { equalsLowercase($0.utf8, "origin") }
+            let hasOrigin = varyItems.contains { ASCII.equalsLowercase($0.utf8, "origin") }
             if !hasOrigin && !varyStar { varyItems.append("Origin") }
             let value = varyItems.joined(separator: ", ")
             if let varyIndex {
                 out[varyIndex].value = value
             } else {
-                out.append(("Vary", value))
+                out.append(HeaderField("Vary", value))
             }
         }
-        for field in add { out.append((field.name, field.value)) }
+        out.append(contentsOf: add)
         return (out, contentLength)
     }
 }

@@ -1,8 +1,9 @@
 import CORSPolicy
-import CurlBridge
+import HeaderFields
 import Logging
 import NIOCore
 import NIOExtras
+import Upstream
 
 /// One browser-facing connection: parses requests, asks the conf for a decision,
 /// answers locally or streams the exchange through the upstream transport.
@@ -242,10 +243,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// `fields` plus `Content-Type` and `Content-Length` for a short text body.
-    private static func plainTextHeaders(_ fields: [HeaderField], body: String) -> [(name: String, value: String)] {
-        var lines = fields.map { (name: $0.name, value: $0.value) }
-        lines.append(("Content-Type", "text/plain; charset=utf-8"))
-        lines.append(("Content-Length", String(body.utf8.count)))
+    private static func plainTextHeaders(_ fields: [HeaderField], body: String) -> [HeaderField] {
+        var lines = fields
+        lines.append(HeaderField("Content-Type", "text/plain; charset=utf-8"))
+        lines.append(HeaderField("Content-Length", String(body.utf8.count)))
         return lines
     }
 
@@ -369,11 +370,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes a response the proxy made itself, records the exchange, then closes the
     /// connection or waits for the next request.
     private func writeLocalResponse(
-        status: Int, lines: [(name: String, value: String)], body: String?, close: Bool, note: String?,
+        status: Int, lines: [HeaderField], body: String?, close: Bool, note: String?,
         fromParser: Bool, context: ChannelHandlerContext
     ) {
         var lines = lines
-        if close { lines.append(("Connection", "close")) }
+        if close { lines.append(HeaderField("Connection", "close")) }
         var buffer = context.channel.allocator.buffer(capacity: 512)
         ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
         if let body, exchange?.method != "HEAD" { buffer.writeString(body) }
@@ -531,7 +532,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func writeUpstreamHead(status: Int, headers: [HeaderLine], context: ChannelHandlerContext) {
+    private func writeUpstreamHead(status: Int, headers: [HeaderField], context: ChannelHandlerContext) {
         guard var exchange else { return }
         exchange.upstreamHeadAt = .now()
         let add: [HeaderField]
@@ -552,17 +553,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.status = status
         switch framing {
         case .length(let n):
-            lines.append(("Content-Length", String(n)))
+            lines.append(HeaderField("Content-Length", String(n)))
         case .chunked:
-            lines.append(("Transfer-Encoding", "chunked"))
+            lines.append(HeaderField("Transfer-Encoding", "chunked"))
         case .none:
             if let contentLength, exchange.method == "HEAD" || status == 304 {
-                lines.append(("Content-Length", String(contentLength)))
+                lines.append(HeaderField("Content-Length", String(contentLength)))
             }
         case .closeDelimited:
             break
         }
-        if close || machine.isDraining { lines.append(("Connection", "close")) }
+        if close || machine.isDraining { lines.append(HeaderField("Connection", "close")) }
         var buffer = context.channel.allocator.buffer(capacity: 512)
         ResponseWriter.writeHead(into: &buffer, status: status, headers: lines)
         exchange.bytesOut += Int64(buffer.readableBytes)
@@ -717,19 +718,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The CORS-relevant facts of a request head, in one pass over its headers.
     static func facts(from head: RequestHead, scheme: Scheme) -> RequestFacts {
         var facts = RequestFacts(method: head.method, path: head.path, scheme: scheme)
-        for (name, value) in head.headers {
+        for header in head.headers {
+            let (name, value) = (header.name, header.value)
             switch name.utf8.count {
-            case 4 where HeaderRewriting.equalsLowercase(name.utf8, "host"):
+            case 4 where ASCII.equalsLowercase(name.utf8, "host"):
                 facts.host = value
-            case 6 where HeaderRewriting.equalsLowercase(name.utf8, "origin"):
+            case 6 where ASCII.equalsLowercase(name.utf8, "origin"):
                 // An empty Origin counts as absent (SPEC 3).
                 if !value.isEmpty { facts.origins.append(value) }
-            case 29 where HeaderRewriting.equalsLowercase(name.utf8, "access-control-request-method"):
+            case 29 where ASCII.equalsLowercase(name.utf8, "access-control-request-method"):
                 facts.requestMethod = value
-            case 30 where HeaderRewriting.equalsLowercase(name.utf8, "access-control-request-headers"):
+            case 30 where ASCII.equalsLowercase(name.utf8, "access-control-request-headers"):
                 facts.requestHeaders.append(value)
-            case 38 where HeaderRewriting.equalsLowercase(name.utf8, "access-control-request-private-network"):
-                if HeaderRewriting.equalsLowercase(value.utf8, "true") { facts.privateNetwork = true }
+            case 38 where ASCII.equalsLowercase(name.utf8, "access-control-request-private-network"):
+                if ASCII.equalsLowercase(value.utf8, "true") { facts.privateNetwork = true }
             default:
                 break
             }

@@ -1,8 +1,9 @@
 import CORSPolicy
 import CoreMetrics
-import CurlBridge
+import HeaderFields
 import NIOConcurrencyHelpers
 import Synchronization
+import Upstream
 
 /// SPEC's metrics. Per-route series live in `RouteMetrics`, resolved when a conf is
 /// loaded; the rest are created once per label set and cached.

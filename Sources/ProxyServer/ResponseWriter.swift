@@ -1,3 +1,4 @@
+import HeaderFields
 import NIOCore
 
 /// Renders response heads straight into a ByteBuffer (no intermediate HTTPHeaders).
@@ -63,10 +64,11 @@ package enum ResponseWriter {
 
     /// Writes `HTTP/1.1 STATUS REASON`, the headers and the blank line.
     package static func writeHead(
-        into buffer: inout ByteBuffer, status: Int, headers: [(name: String, value: String)]
+        into buffer: inout ByteBuffer, status: Int, headers: [HeaderField]
     ) {
         writeStatusLine(into: &buffer, status: status)
-        for (name, value) in headers {
+        for header in headers {
+            let (name, value) = (header.name, header.value)
             buffer.writeString(name)
             buffer.writeStaticString(": ")
             buffer.writeString(value)

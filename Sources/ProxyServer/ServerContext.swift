@@ -1,10 +1,10 @@
 import CORSPolicy
-import CurlBridge
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import ProxyConfig
 import Synchronization
+import Upstream
 
 /// What every connection of a listener shares: the current conf, the upstream
 /// transport, metrics, the logger. The conf is swapped atomically on SIGHUP;

@@ -1,3 +1,4 @@
+import HeaderFields
 import Testing
 
 @testable import CORSPolicy
@@ -409,7 +410,7 @@ func requestHeaderCaps(_ lines: [String], _ allowed: Bool) {
     } else {
         #expect(decision.summary == .denied(.requestHeadersTooLarge))
         #expect(
-            decision.responseHeaderLines == [
+            decision.responseHeaderFields == [
                 "Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
             ])
     }
@@ -467,7 +468,7 @@ func noRoute(_ c: Case) {
     #expect(allowed.summary == .allowed)
     #expect(allowed.summary.description == "allowed")
     #expect(
-        allowed.responseHeaderLines == [
+        allowed.responseHeaderFields == [
             "Access-Control-Allow-Origin: https://app.example.com",
             "Access-Control-Allow-Credentials: true",
             "Access-Control-Expose-Headers: X-Request-Id",
@@ -477,10 +478,10 @@ func noRoute(_ c: Case) {
     #expect(refused.summary.description == "denied (origin_not_allowed)")
     #expect(!refused.summary.isAllowed)
     #expect(refused.localStatus == 403)
-    #expect(Decision.passThrough.responseHeaderLines.isEmpty)
+    #expect(Decision.passThrough.responseHeaderFields.isEmpty)
     let reported = CompiledPolicy(settings: with { $0.enforce = .report }, routePattern: "/api/")
         .decide(actual("GET", [evil]), selfOrigins: [])
     #expect(reported.summary == .reported(.originNotAllowed))
-    #expect(reported.responseHeaderLines == ["Vary: Origin"])
+    #expect(reported.responseHeaderFields == ["Vary: Origin"])
     #expect(reported.localStatus == nil)
 }

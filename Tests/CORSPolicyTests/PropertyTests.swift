@@ -1,3 +1,4 @@
+import HeaderFields
 import Testing
 
 @testable import CORSPolicy

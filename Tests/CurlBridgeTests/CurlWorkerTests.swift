@@ -1,9 +1,11 @@
 import CCurl
 import CurlBridge
 import Foundation
+import HeaderFields
 import Logging
 import NIOCore
 import Testing
+import Upstream
 
 #if canImport(Glibc)
     import Glibc
@@ -155,8 +157,8 @@ struct CurlWorkerTests {
 
     @Test func curlAddsNoHeaderOfItsOwn() async throws {
         let sent = [
-            HeaderLine("Host", "example.test:8443"), HeaderLine("X-One", "1"), HeaderLine("x-rep", "a"),
-            HeaderLine("X-Rep", "b"), HeaderLine("X-Empty", ""),
+            HeaderField("Host", "example.test:8443"), HeaderField("X-One", "1"), HeaderField("x-rep", "a"),
+            HeaderField("X-Rep", "b"), HeaderField("X-Empty", ""),
         ]
         try await withWorker { worker, upstream in
             try await exchange(worker, request(upstream.url("/echo"), headers: sent))
@@ -167,25 +169,25 @@ struct CurlWorkerTests {
                 options: options)
             try await exchange(
                 worker, request(upstream.url("/echo"), method: "POST", headers: sent, body: .chunked), options: options)
-            let withAccept = sent + [HeaderLine("Accept", "text/html"), HeaderLine("User-Agent", "browser/1")]
+            let withAccept = sent + [HeaderField("Accept", "text/html"), HeaderField("User-Agent", "browser/1")]
             try await exchange(worker, request(upstream.url("/echo"), headers: withAccept))
             // Content-Length from the server's headers is replaced by curl's framing, never doubled.
             try await exchange(
                 worker,
                 request(
-                    upstream.url("/echo"), method: "PUT", headers: sent + [HeaderLine("Content-Length", "100")],
+                    upstream.url("/echo"), method: "PUT", headers: sent + [HeaderField("Content-Length", "100")],
                     body: .length(100)), options: options)
 
             let seen = upstream.record.requests.map(\.headers)
             #expect(seen.count == 5)
             guard seen.count == 5 else { return }
             #expect(seen[0] == sent)
-            #expect(seen[1] == sent + [HeaderLine("Content-Length", "100")])
+            #expect(seen[1] == sent + [HeaderField("Content-Length", "100")])
             // curl places its framing header where it likes; everything else is as sent.
             #expect(seen[2].filter { $0.name != "Transfer-Encoding" } == sent)
-            #expect(seen[2].filter { $0.name == "Transfer-Encoding" } == [HeaderLine("Transfer-Encoding", "chunked")])
+            #expect(seen[2].filter { $0.name == "Transfer-Encoding" } == [HeaderField("Transfer-Encoding", "chunked")])
             #expect(seen[3] == withAccept)
-            #expect(seen[4] == sent + [HeaderLine("Content-Length", "100")])
+            #expect(seen[4] == sent + [HeaderField("Content-Length", "100")])
         }
     }
 
@@ -193,13 +195,13 @@ struct CurlWorkerTests {
     /// differs in (method, upload, NOBODY, headers), whatever ran on the handle before.
     @Test func reusedHandleCarriesNothingOver() async throws {
         let bad = [
-            HeaderLine("X-Split", "a\r\nInjected: 1"), HeaderLine("X\nName", "v"), HeaderLine("", "v"),
-            HeaderLine("X-Nul", "a\u{0}b"), HeaderLine("Transfer-Encoding", "chunked"), HeaderLine("X-Kept", "k"),
-            HeaderLine("ACCEPT", "*/*"),
+            HeaderField("X-Split", "a\r\nInjected: 1"), HeaderField("X\nName", "v"), HeaderField("", "v"),
+            HeaderField("X-Nul", "a\u{0}b"), HeaderField("Transfer-Encoding", "chunked"), HeaderField("X-Kept", "k"),
+            HeaderField("ACCEPT", "*/*"),
         ]
-        let steps: [(String, RequestBodyFraming, [HeaderLine])] = [
-            ("POST", .chunked, [HeaderLine("X-A", "1")]), ("HEAD", .none, []), ("GET", .none, bad),
-            ("PUT", .length(9), []), ("DELETE", .none, [HeaderLine("X-Empty", "")]), ("GET", .none, []),
+        let steps: [(String, RequestBodyFraming, [HeaderField])] = [
+            ("POST", .chunked, [HeaderField("X-A", "1")]), ("HEAD", .none, []), ("GET", .none, bad),
+            ("PUT", .length(9), []), ("DELETE", .none, [HeaderField("X-Empty", "")]), ("GET", .none, []),
             ("HEAD", .none, []), ("GET", .none, []),
         ]
         try await withWorker { worker, upstream in
@@ -221,9 +223,9 @@ struct CurlWorkerTests {
             guard seen.count == steps.count else { return }
             #expect(seen.map(\.bodyLength) == [50, 0, 0, 9, 0, 0, 0, 0])
             let headers = seen.map { $0.headers.filter { $0.name != "Host" } }
-            #expect(headers[0].contains(HeaderLine("X-A", "1")))
-            #expect(headers[2] == [HeaderLine("X-Kept", "k"), HeaderLine("ACCEPT", "*/*")])
-            #expect(headers[4] == [HeaderLine("X-Empty", "")])
+            #expect(headers[0].contains(HeaderField("X-A", "1")))
+            #expect(headers[2] == [HeaderField("X-Kept", "k"), HeaderField("ACCEPT", "*/*")])
+            #expect(headers[4] == [HeaderField("X-Empty", "")])
             for index in [1, 5, 7] { #expect(headers[index].isEmpty, "\(index): \(headers[index])") }
             #expect(upstream.record.accepted.load(ordering: .relaxed) == 1)
         }
@@ -234,8 +236,9 @@ struct CurlWorkerTests {
             let (repeated, _) = try await exchange(worker, request(upstream.url("/repeat")))
             #expect(
                 repeated.headers == [
-                    HeaderLine("X-Rep", "a"), HeaderLine("content-type", "text/plain"), HeaderLine("X-Rep", "b"),
-                    HeaderLine("Set-Cookie", "x=1"), HeaderLine("Set-Cookie", "y=2"), HeaderLine("Content-Length", "2"),
+                    HeaderField("X-Rep", "a"), HeaderField("content-type", "text/plain"), HeaderField("X-Rep", "b"),
+                    HeaderField("Set-Cookie", "x=1"), HeaderField("Set-Cookie", "y=2"),
+                    HeaderField("Content-Length", "2"),
                 ])
             let (interim, _) = try await exchange(worker, request(upstream.url("/continue")))
             #expect(interim.heads == 1)
@@ -334,10 +337,10 @@ struct CurlWorkerTests {
 
     @Test(
         arguments: [
-            (["HTTP/1.1 200 OK\r\n", "A: 1\r\n", "\r\n"], 200, [HeaderLine("A", "1")]),
+            (["HTTP/1.1 200 OK\r\n", "A: 1\r\n", "\r\n"], 200, [HeaderField("A", "1")]),
             (
                 ["HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 201 Created\r\n", "X:  v  \r\n", "\r\n"], 201,
-                [HeaderLine("X", "v")]
+                [HeaderField("X", "v")]
             ),
             (
                 ["HTTP/1.1 103 Early Hints\r\n", "Link: </a>\r\n", "\r\n", "HTTP/1.1 204 No Content\r\n", "\r\n"], 204,
@@ -345,10 +348,10 @@ struct CurlWorkerTests {
             ),
             (
                 ["HTTP/1.1 200 OK\r\n", "Long: a\r\n", " b\r\n", "Empty:\r\n", "\r\n", "Trailer: t\r\n"], 200,
-                [HeaderLine("Long", "a b"), HeaderLine("Empty", "")]
+                [HeaderField("Long", "a b"), HeaderField("Empty", "")]
             ),
-        ] as [([String], Int, [HeaderLine])])
-    func responseHeadParser(_ lines: [String], _ status: Int, _ headers: [HeaderLine]) {
+        ] as [([String], Int, [HeaderField])])
+    func responseHeadParser(_ lines: [String], _ status: Int, _ headers: [HeaderField]) {
         var parser = ResponseHeadParser()
         var completions = 0
         for line in lines {

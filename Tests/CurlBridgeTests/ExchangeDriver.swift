@@ -1,5 +1,7 @@
 import CurlBridge
+import HeaderFields
 import NIOCore
+import Upstream
 
 struct TestTimeout: Error, CustomStringConvertible {
     var seconds: Int64
@@ -20,7 +22,7 @@ enum Terminal: Sendable {
 /// What a test exchange saw.
 struct Outcome: Sendable {
     var status: Int?
-    var headers: [HeaderLine] = []
+    var headers: [HeaderField] = []
     var heads = 0
     var bodyBytes = 0
     var body = ByteBuffer()
@@ -206,12 +208,12 @@ func exchange(
 }
 
 func request(
-    _ url: String, method: String = "GET", headers: [HeaderLine] = [], body: RequestBodyFraming = .none,
+    _ url: String, method: String = "GET", headers: [HeaderField] = [], body: RequestBodyFraming = .none,
     connectTimeout: Int = 2000, idleTimeout: Int = 10_000
 ) -> TransferRequest {
     var headers = headers
     if !headers.contains(where: { $0.name.lowercased() == "host" }) {
-        headers.insert(HeaderLine("Host", "upstream.test"), at: 0)
+        headers.insert(HeaderField("Host", "upstream.test"), at: 0)
     }
     return TransferRequest(
         url: url, method: method, headers: headers, body: body, connectTimeoutMilliseconds: connectTimeout,

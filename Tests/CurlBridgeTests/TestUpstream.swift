@@ -1,4 +1,5 @@
 import CurlBridge
+import HeaderFields
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -32,7 +33,7 @@ let fnvOffset: UInt64 = 0xcbf2_9ce4_8422_2325
 struct RecordedRequest: Sendable {
     var method: String
     var uri: String
-    var headers: [HeaderLine]
+    var headers: [HeaderField]
     var bodyLength: Int
     var bodyHash: UInt64
 }
@@ -188,7 +189,7 @@ private final class UpstreamHandler: ChannelInboundHandler {
             record.record(
                 RecordedRequest(
                     method: head.method.rawValue, uri: head.uri,
-                    headers: head.headers.map { HeaderLine($0.name, $0.value) },
+                    headers: head.headers.map { HeaderField($0.name, $0.value) },
                     bodyLength: bodyLength, bodyHash: bodyHash))
             respond(context: context, head: head)
         }

@@ -11,7 +11,8 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
-        .target(name: "CORSPolicy"),
+        .target(name: "HeaderFields"),
+        .target(name: "CORSPolicy", dependencies: ["HeaderFields"]),
         .executableTarget(name: "DecisionProfile", dependencies: ["CORSPolicy"]),
         .executableTarget(
             name: "DecisionBenchmark",

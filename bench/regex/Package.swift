@@ -10,7 +10,8 @@ let package = Package(
     name: "regex-bench",
     platforms: [.macOS(.v15)],
     targets: [
-        .target(name: "CORSPolicy"),
+        .target(name: "HeaderFields"),
+        .target(name: "CORSPolicy", dependencies: ["HeaderFields"]),
         .executableTarget(name: "RegexBench", dependencies: ["CORSPolicy"]),
     ]
 )

@@ -6,12 +6,14 @@ import PackageDescription
 // package compiles the same sources through symlinks (like bench/decision does):
 //   Sources/ProxyConfig -> ../../../Sources/ProxyConfig
 //   Sources/CORSPolicy  -> ../../../Sources/CORSPolicy
+//   Sources/HeaderFields -> ../../../Sources/HeaderFields
 // Build and run: scripts/fuzz.sh (or `make fuzz`).
 let package = Package(
     name: "conf-fuzz",
     platforms: [.macOS(.v15)],
     targets: [
-        .target(name: "CORSPolicy"),
+        .target(name: "HeaderFields"),
+        .target(name: "CORSPolicy", dependencies: ["HeaderFields"]),
         .target(name: "ProxyConfig", dependencies: ["CORSPolicy"]),
         .executableTarget(name: "ConfFuzz", dependencies: ["ProxyConfig"]),
     ]

@@ -1,3 +1,4 @@
+import HeaderFields
 import NIOCore
 
 /// Why an upstream exchange failed. `kind` is the metric label of
@@ -10,6 +11,9 @@ package struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertibl
         case timeout
         /// The connection broke after it was made (reset, closed early, bad response).
         case reset
+        /// The TLS handshake with an `https://` upstream failed: an untrusted certificate, a
+        /// name mismatch, or an alert (a refused client certificate counts too).
+        case tls
     }
     package var kind: Kind
     package var curlCode: Int32
@@ -22,16 +26,6 @@ package struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     package var description: String { "\(kind.rawValue): \(detail) (curl \(curlCode))" }
-}
-
-/// One header line, in the order it is sent or was received.
-package struct HeaderLine: Sendable, Equatable {
-    package var name: String
-    package var value: String
-    package init(_ name: String, _ value: String) {
-        self.name = name
-        self.value = value
-    }
 }
 
 /// How the request body reaches curl.
@@ -47,14 +41,14 @@ package struct TransferRequest: Sendable {
     /// The full URL: upstream base + path + `?query`, byte for byte.
     package var url: String
     package var method: String
-    package var headers: [HeaderLine]
+    package var headers: [HeaderField]
     package var body: RequestBodyFraming
     package var connectTimeoutMilliseconds: Int
     /// The conf's `timeout`: no byte from the upstream for this long (paused time excluded).
     package var idleTimeoutMilliseconds: Int
 
     package init(
-        url: String, method: String, headers: [HeaderLine], body: RequestBodyFraming,
+        url: String, method: String, headers: [HeaderField], body: RequestBodyFraming,
         connectTimeoutMilliseconds: Int, idleTimeoutMilliseconds: Int
     ) {
         self.url = url
@@ -69,7 +63,7 @@ package struct TransferRequest: Sendable {
 /// What an upstream exchange reports, delivered on the connection's EventLoop, in order.
 package enum UpstreamEvent: Sendable {
     /// The final response head (1xx interim responses are not reported).
-    case head(status: Int, headers: [HeaderLine])
+    case head(status: Int, headers: [HeaderField])
     /// A part of the response body.
     case body(ByteBuffer)
     /// curl took `n` bytes of the request body: the server may read more from the client.
