@@ -18,13 +18,16 @@ enum PendingEvent: Sendable {
 
 /// One upstream exchange run by a `CurlWorker`.
 ///
-/// `@unchecked Sendable`: the state is split by owner, never shared without a fence.
-/// - `let`s are immutable; `outstanding` and `clientWritable` are atomics, written on
-///   the EventLoop and read by the worker's write callback.
-/// - `loop*` state and `receivePauseCount` are touched only on `eventLoop` (the
-///   `UpstreamTransfer` methods are called there, `deliver` runs there).
-/// - Everything under "worker thread" is touched only by the worker thread (commands,
-///   curl callbacks); the command inbox lock orders the hand-over of each command.
+/// Its state is split by owner into three types, so which thread may touch a field is
+/// written in its type, not in a comment:
+/// - `Flow`: the only state both threads touch, atomics only (credit and writability,
+///   written on the EventLoop, read by the worker's write callback);
+/// - `LoopSide`: touched only on `eventLoop` (the `UpstreamTransfer` methods, `deliver`);
+/// - `WorkerSide`: touched only by the worker thread (commands, curl callbacks); the
+///   command inbox lock orders the hand-over of each command.
+///
+/// `@unchecked Sendable` because of that split: the compiler cannot see that `onLoop`
+/// and `onWorker` are confined, the types say it to the reader.
 package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     /// Response bytes the EventLoop may hold unconsumed before the worker pauses receiving.
     /// Large enough that a fast client keeps a download flowing with a pause/resume round
@@ -34,43 +37,61 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     /// Receiving resumes once unconsumed bytes drop to this (hysteresis against ping-pong).
     static let resumeThreshold = receiveCredit / 2
 
+    /// Shared by the EventLoop and the worker thread: atomics only.
+    final class Flow: Sendable {
+        /// Response bytes handed to the EventLoop and not yet `consumed`.
+        let outstanding = Atomic<Int>(0)
+        let clientWritable = Atomic<Bool>(true)
+    }
+
+    /// The EventLoop's view of the exchange.
+    struct LoopSide {
+        /// `cancel`, `end` or `failed` happened: nothing more is delivered or posted.
+        var stopped = false
+        /// The worker paused receiving and waits for a `resumeReceive`.
+        var resumeWanted = false
+        /// How often the worker paused receiving (for tests and metrics).
+        var receivePauseCount = 0
+    }
+
+    /// The worker thread's view of the exchange: curl's handle and both directions' queues.
+    struct WorkerSide {
+        var easy: EasyHandle?
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        var inMulti = false
+        var head = ResponseHeadParser()
+        var headDelivered = false
+        /// The request has no upload (no body, or HEAD): body bytes sent anyway are dropped.
+        var discardsRequestBody = false
+        var requestQueue = CircularBuffer<ByteBuffer>()
+        /// Consumed request buffers waiting to go back to the EventLoop (see `PendingEvent.release`).
+        var spentRequestBuffers: [ByteBuffer] = []
+        var requestEnded = false
+        var readPaused = false
+        var receivePaused = false
+        var lastActivityNanoseconds: UInt64 = 0
+        /// Events of this worker turn, in order, not yet handed to the EventLoop.
+        var pending: [PendingEvent] = []
+        /// Response bytes of this turn, coalesced into one buffer.
+        var bodyAccumulator: ByteBuffer?
+        /// Request bytes curl took this turn.
+        var consumedAccumulator = 0
+        /// In the worker's list of transfers with events to flush this turn.
+        var isDirty = false
+    }
+
     package let id: UInt64
     let request: TransferRequest
     let eventLoop: any EventLoop
     let handler: @Sendable (UpstreamEvent) -> Void
     let worker: CurlWorker
-
-    // Shared, atomic.
-    /// Response bytes handed to the EventLoop and not yet `consumed`.
-    let outstanding = Atomic<Int>(0)
-    let clientWritable = Atomic<Bool>(true)
-
-    // EventLoop only.
-    private var loopStopped = false
-    private var loopResumeWanted = false
-    /// How often the worker paused receiving (read on the EventLoop; for tests and metrics).
-    package private(set) var receivePauseCount = 0
-
-    // Worker thread only.
-    var easy: EasyHandle?
-    var headerList: UnsafeMutablePointer<curl_slist>?
-    var inMulti = false
-    var head = ResponseHeadParser()
-    var headDelivered = false
-    /// The request has no upload (no body, or HEAD): body bytes sent anyway are dropped.
-    var discardsRequestBody = false
-    var requestQueue = CircularBuffer<ByteBuffer>()
-    /// Consumed request buffers waiting to go back to the EventLoop (see `PendingEvent.release`).
-    var spentRequestBuffers: [ByteBuffer] = []
-    var requestEnded = false
-    var readPaused = false
-    var receivePaused = false
-    var lastActivityNanoseconds: UInt64 = 0
     let idleTimeoutNanoseconds: UInt64?
-    var pending: [PendingEvent] = []
-    var bodyAccumulator: ByteBuffer?
-    var consumedAccumulator = 0
-    var isDirty = false
+    let flow = Flow()
+    private var onLoop = LoopSide()
+    var onWorker = WorkerSide()
+
+    /// How often the worker paused receiving (read on the EventLoop; for tests and metrics).
+    package var receivePauseCount: Int { onLoop.receivePauseCount }
 
     init(
         id: UInt64, request: TransferRequest, eventLoop: any EventLoop,
@@ -88,45 +109,45 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     // MARK: UpstreamTransfer (EventLoop)
 
     package func sendBody(_ buffer: ByteBuffer) {
-        guard !loopStopped else { return }
+        guard !onLoop.stopped else { return }
         worker.post(.requestBody(self, buffer))
     }
 
     package func endBody() {
-        guard !loopStopped else { return }
+        guard !onLoop.stopped else { return }
         worker.post(.requestEnd(self))
     }
 
     package func consumed(_ bytes: Int) {
-        outstanding.subtract(bytes, ordering: .relaxed)
+        flow.outstanding.subtract(bytes, ordering: .relaxed)
         resumeIfWanted()
     }
 
     package func setClientWritable(_ writable: Bool) {
-        clientWritable.store(writable, ordering: .relaxed)
+        flow.clientWritable.store(writable, ordering: .relaxed)
         if writable { resumeIfWanted() }
     }
 
     package func cancel() {
-        guard !loopStopped else { return }
-        loopStopped = true
+        guard !onLoop.stopped else { return }
+        onLoop.stopped = true
         worker.post(.cancel(self))
     }
 
     /// Runs one worker turn's events on the EventLoop.
     func deliver(_ batch: [PendingEvent]) {
         for item in batch {
-            if loopStopped { return }
+            if onLoop.stopped { return }
             switch item {
             case .release:
                 break  // dropped here, on the EventLoop, with the batch
             case .receivePaused:
-                receivePauseCount += 1
-                loopResumeWanted = true
+                onLoop.receivePauseCount += 1
+                onLoop.resumeWanted = true
                 resumeIfWanted()
             case .event(let event):
                 switch event {
-                case .end, .failed: loopStopped = true
+                case .end, .failed: onLoop.stopped = true
                 case .head, .body, .bodyConsumed: break
                 }
                 handler(event)
@@ -136,11 +157,11 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
 
     /// Both checks run on the EventLoop, after the pause notice, so no resume is lost.
     private func resumeIfWanted() {
-        guard loopResumeWanted, !loopStopped,
-            outstanding.load(ordering: .relaxed) <= Self.resumeThreshold,
-            clientWritable.load(ordering: .relaxed)
+        guard onLoop.resumeWanted, !onLoop.stopped,
+            flow.outstanding.load(ordering: .relaxed) <= Self.resumeThreshold,
+            flow.clientWritable.load(ordering: .relaxed)
         else { return }
-        loopResumeWanted = false
+        onLoop.resumeWanted = false
         worker.post(.resumeReceive(self))
     }
 
@@ -149,29 +170,29 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     func appendBody(_ bytes: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) {
         // Taken out first so the buffer stays uniquely referenced: the write appends in place.
         // A full buffer becomes its own event rather than growing past a pool slab.
-        if let full = bodyAccumulator, full.writableBytes < bytes.count {
-            bodyAccumulator = nil
+        if let full = onWorker.bodyAccumulator, full.writableBytes < bytes.count {
+            onWorker.bodyAccumulator = nil
             appendPending(.event(.body(full)))
         }
         // Sized by the first chunk: a small response costs no 16 KiB buffer; a download's
         // chunk (one curl read) takes a pool slab.
-        var body = bodyAccumulator.take() ?? allocator.buffer(capacity: bytes.count)
+        var body = onWorker.bodyAccumulator.take() ?? allocator.buffer(capacity: bytes.count)
         body.writeBytes(bytes)
-        bodyAccumulator = body
+        onWorker.bodyAccumulator = body
     }
 
-    /// Moves coalesced body bytes and consumed counts into `pending`, keeping order with later events.
+    /// Moves coalesced body bytes and consumed counts into `onWorker.pending`, keeping order with later events.
     func flushAccumulators() {
-        if !spentRequestBuffers.isEmpty {
-            appendPending(.release(spentRequestBuffers))
-            spentRequestBuffers.removeAll()
+        if !onWorker.spentRequestBuffers.isEmpty {
+            appendPending(.release(onWorker.spentRequestBuffers))
+            onWorker.spentRequestBuffers.removeAll()
         }
-        if consumedAccumulator > 0 {
-            appendPending(.event(.bodyConsumed(consumedAccumulator)))
-            consumedAccumulator = 0
+        if onWorker.consumedAccumulator > 0 {
+            appendPending(.event(.bodyConsumed(onWorker.consumedAccumulator)))
+            onWorker.consumedAccumulator = 0
         }
-        if let body = bodyAccumulator {
-            bodyAccumulator = nil
+        if let body = onWorker.bodyAccumulator {
+            onWorker.bodyAccumulator = nil
             appendPending(.event(.body(body)))
         }
     }
@@ -183,7 +204,7 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
 
     /// A small exchange's batch (head, body, end) takes one allocation, not three (1, 2, 4).
     private func appendPending(_ item: PendingEvent) {
-        if pending.capacity == 0 { pending.reserveCapacity(4) }
-        pending.append(item)
+        if onWorker.pending.capacity == 0 { onWorker.pending.reserveCapacity(4) }
+        onWorker.pending.append(item)
     }
 }
