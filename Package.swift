@@ -108,11 +108,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // What the process-level test targets share: child processes, a raw HTTP/1.1 client,
+        // the demo upstream's byte pattern and hash.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
-        .testTarget(name: "IntegrationTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
         // Headless Chromium against the built `cors-proxy` and `demo-upstream` (run as processes,
-        // like IntegrationTests; its small process/HTTP support is its own, see Support/Processes.swift).
-        // The test pages are read from the source tree (#filePath), not bundled as resources.
-        .testTarget(name: "BrowserTests", exclude: ["Pages"]),
+        // like IntegrationTests). The test pages are read from the source tree (#filePath).
+        .testTarget(name: "BrowserTests", dependencies: ["TestSupport"], exclude: ["Pages"]),
     ]
 )

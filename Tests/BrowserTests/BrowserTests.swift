@@ -8,6 +8,7 @@
 // processes stop; each @Test then checks one behaviour against that record.
 
 import Foundation
+import TestSupport
 import Testing
 
 /// One fetch() as the page's script saw it.
@@ -110,14 +111,14 @@ struct BrowserRun: Sendable {
         let started = Date()
         _ = try Chromium.executable()  // fail first and clearly when there is no browser
         let upstream = try DemoUpstream(siteDirectory: pagesDirectory)
-        defer { upstream.process.kill() }
+        defer { upstream.process.stop() }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "cors-proxy-browser-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let proxy = try ProxyProcess(
             conf: conf(apiPort: upstream.apiPort, sitePort: upstream.sitePort), directory: directory)
-        defer { proxy.process.kill() }
+        defer { proxy.process.stop() }
 
         let url = "http://127.0.0.1:\(upstream.sitePort)/cors.html?proxy=\(proxy.port)"
         let dom = try Chromium.dumpDOM(url: url)

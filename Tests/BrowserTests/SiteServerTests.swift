@@ -2,6 +2,7 @@
 // tests' pages and the demo page: content types, and no way out of the directory.
 
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("demo-upstream site listener")

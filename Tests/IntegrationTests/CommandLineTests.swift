@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `check`, `explain` and `serve`'s exit codes, signals and admin endpoints, as a user runs them.

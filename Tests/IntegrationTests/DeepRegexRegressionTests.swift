@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Bugs the hardening work found, fixed since, reproduced end to end with the real binaries

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Allowed preflights are rendered once per route and request shape, then reused

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// SPEC 3 end to end: a real upstream process, the real binary, raw sockets.

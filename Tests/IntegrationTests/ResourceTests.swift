@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Nothing leaks: descriptors return to the baseline after aborted transfers.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Request smuggling (SPEC 3, request limits: "no request can hide inside another on the way

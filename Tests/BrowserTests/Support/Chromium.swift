@@ -13,6 +13,7 @@
 // browser's process group is killed and the test fails with Chromium's stderr.
 
 import Foundation
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -69,9 +70,9 @@ enum Chromium {
                 "--dump-dom",
                 url,
             ], name: "chromium")
-        defer { browser.kill() }
-        guard let status = browser.waitForExit(timeout: timeout) else {
-            browser.kill()
+        defer { browser.stop() }
+        guard let status = browser.exitStatusAfterOutput(timeout: timeout) else {
+            browser.stop()
             throw BrowserTestFailure(
                 "chromium did not finish \(url) within \(Int(timeout)) s; its output:\n"
                     + browser.output.suffix(40).joined(separator: "\n"))

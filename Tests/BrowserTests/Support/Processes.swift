@@ -1,127 +1,14 @@
-// Child processes and a tiny HTTP client for BrowserTests.
-//
-// Adapted (trimmed) from Tests/IntegrationTests/Support rather than shared with it. SwiftPM
-// has no "test support" target kind: sharing would mean a regular library target (e.g.
-// `Tests/TestSupport`) that imports Testing, which every test target then links, and moving
-// IntegrationTests' support files while other branches are editing them. BrowserTests needs
-// only ~150 lines (start a built executable, wait for a line, stop it; a blocking GET), so a
-// copy keeps the two targets independent; promote it to a shared target if a third user appears.
+// The browser tests' processes (the demo upstream with its site, the proxy) and a one-shot
+// HTTP client; process handling itself is TestSupport's `ChildProcess`.
 
 import Foundation
-import Synchronization
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The directory holding the package's built executables (beside the test bundle).
-func builtProductsDirectory() -> URL {
-    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    // .build/debug/cors-proxyPackageTests.xctest (a file on Linux)
-    while url.pathComponents.count > 1 {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("cors-proxy").path) { return url }
-    }
-    return URL(fileURLWithPath: ".build/debug")
-}
-
-struct BrowserTestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A child process whose stdout is collected as bytes and stderr and stdout as lines.
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
-    let name: String
-    private let lines = Mutex<[String]>([])
-    private let stdoutBytes = Mutex<Data>(Data())
-    private let stdoutDone = Mutex<Bool>(false)
-    private let stdout = Pipe()
-    private let stderr = Pipe()
-
-    /// `executable` is a path, or the name of a built product of this package.
-    init(_ executable: String, _ arguments: [String], name: String? = nil) throws {
-        self.name = name ?? (executable as NSString).lastPathComponent
-        process.executableURL =
-            executable.contains("/")
-            ? URL(fileURLWithPath: executable) : builtProductsDirectory().appendingPathComponent(executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = stdout
-        process.standardError = stderr
-        for (pipe, isStdout) in [(stdout, true), (stderr, false)] {
-            let partial = Mutex<String>("")
-            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let data = handle.availableData
-                guard let self else {
-                    handle.readabilityHandler = nil
-                    return
-                }
-                guard !data.isEmpty else {
-                    handle.readabilityHandler = nil
-                    if isStdout { self.stdoutDone.withLock { $0 = true } }
-                    return
-                }
-                if isStdout { self.stdoutBytes.withLock { $0.append(data) } }
-                let complete: [String] = partial.withLock { buffer in
-                    buffer += String(decoding: data, as: UTF8.self)
-                    var parts = buffer.components(separatedBy: "\n")
-                    buffer = parts.removeLast()
-                    return parts
-                }
-                self.lines.withLock { $0.append(contentsOf: complete) }
-            }
-        }
-        try process.run()
-    }
-
-    /// Complete lines so far, stdout and stderr interleaved.
-    var output: [String] { lines.withLock { $0 } }
-    var stdoutText: String { String(decoding: stdoutBytes.withLock { $0 }, as: UTF8.self) }
-
-    /// Waits (polling, bounded) for an output line matching `predicate`; returns it.
-    @discardableResult
-    func waitForLine(_ what: String, timeout: Double = 30, where predicate: (String) -> Bool) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let line = output.first(where: predicate) { return line }
-            if !process.isRunning {
-                if let line = output.first(where: predicate) { return line }
-                throw BrowserTestFailure(
-                    "\(what): \(name) exited with \(process.terminationStatus); output:\n\(output.joined(separator: "\n"))"
-                )
-            }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        throw BrowserTestFailure(
-            "timed out waiting for \(what) from \(name); output so far:\n\(output.joined(separator: "\n"))")
-    }
-
-    /// Waits (bounded) for exit and for stdout to be drained; nil on timeout.
-    func waitForExit(timeout: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning || !stdoutDone.withLock({ $0 }) {
-            if Date() > deadline { return process.isRunning ? nil : process.terminationStatus }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        return process.terminationStatus
-    }
-
-    /// SIGKILL to the process, and to its whole process group when it leads one (chromium's
-    /// helpers: zygote, renderer, GPU/network utility processes).
-    func kill() {
-        let pid = process.processIdentifier
-        guard pid > 0 else { return }
-        if getpgid(pid) == pid { Glibc.kill(-pid, SIGKILL) }
-        if process.isRunning {
-            Glibc.kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-
-    deinit { kill() }
-}
+typealias BrowserTestFailure = TestFailure
 
 /// demo-upstream with its site listener: the API and the static pages, both on free ports.
 final class DemoUpstream: @unchecked Sendable {

@@ -5,46 +5,53 @@ import Foundation
 #endif
 
 /// A response as the client saw it: exact header lines, in order.
-struct HTTPResponse {
-    var status: Int
-    var headers: [(name: String, value: String)]
-    var body: [UInt8]
-    var bodyText: String { String(decoding: body, as: UTF8.self) }
+package struct HTTPResponse {
+    package var status: Int
+    package var headers: [(name: String, value: String)]
+    package var body: [UInt8]
+
+    package init(status: Int, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    package var bodyText: String { String(decoding: body, as: UTF8.self) }
 
     /// Every value of `name` (case-insensitive).
-    func values(_ name: String) -> [String] {
+    package func values(_ name: String) -> [String] {
         headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
     }
 
-    func value(_ name: String) -> String? { values(name).first }
+    package func value(_ name: String) -> String? { values(name).first }
 
     /// The header lines whose name starts with `Access-Control-`, as `Name: value`.
-    var corsHeaders: [String] {
+    package var corsHeaders: [String] {
         headers.filter { $0.name.lowercased().hasPrefix("access-control-") }.map { "\($0.name): \($0.value)" }
     }
 }
 
-struct ConnectionClosed: Error, CustomStringConvertible {
-    var afterBytes: Int
-    var description: String { "connection closed after \(afterBytes) bytes" }
+package struct ConnectionClosed: Error, CustomStringConvertible {
+    package var afterBytes: Int
+    package var description: String { "connection closed after \(afterBytes) bytes" }
 }
 
 /// A blocking HTTP/1.1 client over one TCP connection to 127.0.0.1, for exact
 /// control of what is sent (malformed heads, pipelining) and what came back.
-final class HTTPClient {
-    let port: Int
+package final class HTTPClient {
+    package let port: Int
     private var fd: Int32 = -1
     private var pending: [UInt8] = []
-    var timeoutSeconds: Int
+    package var timeoutSeconds: Int
 
-    init(port: Int, timeoutSeconds: Int = 15) {
+    package init(port: Int, timeoutSeconds: Int = 15) {
         self.port = port
         self.timeoutSeconds = timeoutSeconds
     }
 
     deinit { close() }
 
-    func connect() throws {
+    package func connect() throws {
         guard fd < 0 else { return }
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
@@ -67,24 +74,24 @@ final class HTTPClient {
         pending = []
     }
 
-    func close() {
+    package func close() {
         if fd >= 0 {
             Glibc.close(fd)
             fd = -1
         }
     }
 
-    var isOpen: Bool { fd >= 0 }
+    package var isOpen: Bool { fd >= 0 }
 
     /// Half-closes the connection (FIN to the server); reading stays possible.
-    func shutdownWrite() {
+    package func shutdownWrite() {
         if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
     }
 
     /// Sends what it can: a server that refuses a request may close before it has all of it.
     /// Returns the number of bytes sent.
     @discardableResult
-    func sendAllowingClose(_ bytes: [UInt8]) -> Int {
+    package func sendAllowingClose(_ bytes: [UInt8]) -> Int {
         guard (try? connect()) != nil else { return 0 }
         var offset = 0
         while offset < bytes.count {
@@ -95,7 +102,7 @@ final class HTTPClient {
         return offset
     }
 
-    func send(_ bytes: [UInt8]) throws {
+    package func send(_ bytes: [UInt8]) throws {
         try connect()
         var offset = 0
         while offset < bytes.count {
@@ -105,7 +112,7 @@ final class HTTPClient {
         }
     }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    package func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     /// Reads more bytes; false at EOF.
     private func fill() throws -> Bool {
@@ -146,7 +153,7 @@ final class HTTPClient {
 
     /// Reads one response (skipping 1xx); `head` for a response to HEAD.
     /// `discardBody` counts body bytes without keeping them (large downloads).
-    func readResponse(head: Bool = false, sink: ((ArraySlice<UInt8>) -> Void)? = nil) throws -> HTTPResponse {
+    package func readResponse(head: Bool = false, sink: ((ArraySlice<UInt8>) -> Void)? = nil) throws -> HTTPResponse {
         while true {
             let statusLine = try readLine()
             let parts = statusLine.split(separator: " ", maxSplits: 2)
@@ -215,7 +222,7 @@ final class HTTPClient {
     }
 
     /// Sends one request and reads its response.
-    func request(
+    package func request(
         _ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
         host: String = "127.0.0.1"
     ) throws -> HTTPResponse {
@@ -228,7 +235,7 @@ final class HTTPClient {
     }
 
     /// True when the server closed the connection (EOF) within the timeout.
-    func waitForClose() -> Bool {
+    package func waitForClose() -> Bool {
         do {
             while try fill() { pending.removeAll() }
             return true
