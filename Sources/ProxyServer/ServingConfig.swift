@@ -1,42 +1,37 @@
 import CORSPolicy
 import ProxyConfig
 
-/// One route as the data path uses it: the resolved route plus what is
-/// precomputed at load (compiled policy, upstream origin, labels, metric series,
-/// rendered preflight answers), so a request reads stored values.
-package final class ServingRoute: Sendable {
-    package let route: Route
-    /// nil: `cors off`.
-    package let policy: CompiledPolicy?
-    /// The pattern as written (`/api/`, `= /healthz`): metrics and logs.
-    package let label: String
-    package let upstreamName: String
-    package let upstreamHostHeader: String
-    package let preserveHost: Bool
-    package let maxBodySize: Int64
-    package let connectTimeoutMilliseconds: Int
-    package let timeoutMilliseconds: Int
-    package let metrics: RouteMetrics
-    package let preflightResponses = PreflightResponseCache()
-    /// `scheme://host[:port]` of the upstream.
-    private let upstreamOrigin: String
+/// The conf as the data path uses it: immutable, swapped whole on reload.
+package final class ServingConfig: Sendable {
+    package let configuration: ProxyConfiguration
+    /// Routes in match order (exact first, then longest prefix first).
+    private let routes: [ServingRoute]
+    /// The top-level `cors {}`: decides the no-route 404's headers.
+    package let defaultPolicy: CompiledPolicy
+    /// The `route="-"` series: requests no route matched.
+    package let noRouteMetrics: RouteMetrics
 
-    package init(route: Route, metrics: ProxyMetrics) {
-        self.route = route
-        self.policy = route.cors.map { CompiledPolicy(settings: $0, routePattern: route.label) }
-        self.label = route.label
-        self.upstreamName = route.upstream.name
-        self.upstreamHostHeader = route.upstream.authority
-        self.preserveHost = route.preserveHost
-        self.maxBodySize = route.maxBodySize
-        self.connectTimeoutMilliseconds = Int(route.upstream.connectTimeoutMilliseconds)
-        self.timeoutMilliseconds = Int(route.upstream.timeoutMilliseconds)
-        self.metrics = metrics.routeMetrics(label: route.label)
-        self.upstreamOrigin = "\(route.upstream.scheme.rawValue)://\(route.upstream.authority)"
+    /// `metrics`: where the routes count their requests (`explain` passes a no-op sink).
+    package init(_ configuration: ProxyConfiguration, metrics: ProxyMetrics) {
+        self.configuration = configuration
+        self.routes = configuration.routes.matchOrder.map { ServingRoute(route: $0, metrics: metrics) }
+        self.defaultPolicy = CompiledPolicy(settings: configuration.defaultCORS, routePattern: "-")
+        self.noRouteMetrics = metrics.routeMetrics(label: "-")
     }
 
-    /// The URL sent upstream (SPEC 2, "Forwarded URL"), the query as received.
-    package func upstreamURL(path: Substring, query: Substring) -> String {
-        upstreamOrigin + route.forwardPath(path: path) + query
+    /// The route for a request path (before `?`, as received).
+    package func route(for path: Substring) -> ServingRoute? {
+        // Match order makes the first hit the winner: exact beats prefix, longest prefix wins.
+        for route in routes where route.route.matches(path) { return route }
+        return nil
+    }
+
+    /// The decision for a request on `route` (nil: no route matched).
+    package func decide(_ facts: RequestFacts, route: ServingRoute?) -> Decision {
+        guard let route else {
+            return defaultPolicy.decideNoRoute(facts, selfOrigins: configuration.selfOrigins)
+        }
+        guard let policy = route.policy else { return .passThrough }
+        return policy.decide(facts, selfOrigins: configuration.selfOrigins)
     }
 }

@@ -1,0 +1,42 @@
+import CORSPolicy
+import ProxyConfig
+
+/// One route as the data path uses it: the resolved route plus what is
+/// precomputed at load (compiled policy, upstream origin, labels, metric series,
+/// rendered preflight answers), so a request reads stored values.
+package final class ServingRoute: Sendable {
+    package let route: Route
+    /// nil: `cors off`.
+    package let policy: CompiledPolicy?
+    /// The pattern as written (`/api/`, `= /healthz`): metrics and logs.
+    package let label: String
+    package let upstreamName: String
+    package let upstreamHostHeader: String
+    package let preserveHost: Bool
+    package let maxBodySize: Int64
+    package let connectTimeoutMilliseconds: Int
+    package let timeoutMilliseconds: Int
+    package let metrics: RouteMetrics
+    package let preflightResponses = PreflightResponseCache()
+    /// `scheme://host[:port]` of the upstream.
+    private let upstreamOrigin: String
+
+    package init(route: Route, metrics: ProxyMetrics) {
+        self.route = route
+        self.policy = route.cors.map { CompiledPolicy(settings: $0, routePattern: route.label) }
+        self.label = route.label
+        self.upstreamName = route.upstream.name
+        self.upstreamHostHeader = route.upstream.authority
+        self.preserveHost = route.preserveHost
+        self.maxBodySize = route.maxBodySize
+        self.connectTimeoutMilliseconds = Int(route.upstream.connectTimeoutMilliseconds)
+        self.timeoutMilliseconds = Int(route.upstream.timeoutMilliseconds)
+        self.metrics = metrics.routeMetrics(label: route.label)
+        self.upstreamOrigin = "\(route.upstream.scheme.rawValue)://\(route.upstream.authority)"
+    }
+
+    /// The URL sent upstream (SPEC 2, "Forwarded URL"), the query as received.
+    package func upstreamURL(path: Substring, query: Substring) -> String {
+        upstreamOrigin + route.forwardPath(path: path) + query
+    }
+}
