@@ -10,7 +10,10 @@ extension CurlWorker {
         if transfer.onWorker.head.feed(line) {
             transfer.onWorker.headDelivered = true
             transfer.append(
-                .event(.head(status: transfer.onWorker.head.status ?? 0, headers: transfer.onWorker.head.headers)))
+                .event(
+                    .head(
+                        status: transfer.onWorker.head.status ?? 0, reason: transfer.onWorker.head.reason,
+                        headers: transfer.onWorker.head.headers)))
             markDirty(transfer)
         }
         return line.count

@@ -4,6 +4,9 @@ import HeaderFields
 /// Interim 1xx heads are dropped; trailers (lines after the final head) are ignored.
 package struct ResponseHeadParser {
     package private(set) var status: Int?
+    /// The status line's reason phrase (`Unprocessable Entity`); empty when none was sent
+    /// or when it held bytes a reason phrase may not (they could not be passed on safely).
+    package private(set) var reason = ""
     package private(set) var headers: [HeaderField] = []
     /// The final head is complete (its blank line was seen).
     package private(set) var isComplete = false
@@ -26,11 +29,13 @@ package struct ResponseHeadParser {
             }
             // An interim head (100 Continue, 103 Early Hints): the real one follows.
             self.status = nil
+            reason = ""
             headers.removeAll(keepingCapacity: true)
             return false
         }
         if bytes.starts(with: Self.httpPrefix) {
             status = Self.parseStatus(bytes)
+            reason = Self.parseReason(bytes)
             headers.removeAll(keepingCapacity: true)
             // One allocation for a typical head instead of regrowing at 1, 2, 4, 8 and 16 headers.
             headers.reserveCapacity(Self.expectedHeaderCount)
@@ -66,6 +71,17 @@ package struct ResponseHeadParser {
             status = status * 10 + Int(digit)
         }
         return status
+    }
+
+    /// The text after `HTTP/1.1 NNN `: RFC 9112's `reason-phrase` is HTAB, SP, VCHAR and
+    /// obs-text; anything else (a control byte) makes it empty.
+    private static func parseReason(_ line: UnsafeRawBufferPointer) -> String {
+        guard let space = line.firstIndex(of: UInt8(ascii: " ")), line.count > space + 5 else { return "" }
+        let phrase = trimmed(UnsafeRawBufferPointer(rebasing: line[(space + 5)...]))
+        for byte in phrase where byte < 0x20 && byte != 0x09 || byte == 0x7F { return "" }
+        // The common phrases come back as literals: no allocation for them.
+        if phrase.count == 2 && phrase[0] == UInt8(ascii: "O") && phrase[1] == UInt8(ascii: "K") { return "OK" }
+        return String(decoding: phrase, as: UTF8.self)
     }
 
     private static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {

@@ -14,6 +14,7 @@ package final class ServerContext: Sendable {
     package let transport: any UpstreamTransport
     package let metrics: ProxyMetrics
     package let logger: Logger
+    package let accessLog: AccessLog
     package let scheme: Scheme
     private let drainingFlag = Atomic<Bool>(false)
 
@@ -25,6 +26,7 @@ package final class ServerContext: Sendable {
         self.transport = transport
         self.metrics = metrics
         self.logger = logger
+        self.accessLog = AccessLog(logger: logger)
         self.scheme = scheme
     }
 

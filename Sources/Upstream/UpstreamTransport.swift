@@ -62,8 +62,9 @@ package struct TransferRequest: Sendable {
 
 /// What an upstream exchange reports, delivered on the connection's EventLoop, in order.
 package enum UpstreamEvent: Sendable {
-    /// The final response head (1xx interim responses are not reported).
-    case head(status: Int, headers: [HeaderField])
+    /// The final response head (1xx interim responses are not reported). `reason` is the
+    /// upstream's reason phrase as sent (possibly empty), passed on to HTTP/1.1 clients.
+    case head(status: Int, reason: String, headers: [HeaderField])
     /// A part of the response body.
     case body(ByteBuffer)
     /// curl took `n` bytes of the request body: the server may read more from the client.

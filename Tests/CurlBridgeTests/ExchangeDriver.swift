@@ -22,6 +22,7 @@ enum Terminal: Sendable {
 /// What a test exchange saw.
 struct Outcome: Sendable {
     var status: Int?
+    var reason: String?
     var headers: [HeaderField] = []
     var heads = 0
     var bodyBytes = 0
@@ -118,9 +119,10 @@ final class ExchangeDriver: @unchecked Sendable {
             outcome.firstEventNanoseconds = NIODeadline.now().uptimeNanoseconds - startedAt
         }
         switch event {
-        case .head(let status, let headers):
+        case .head(let status, let reason, let headers):
             outcome.heads += 1
             outcome.status = status
+            outcome.reason = reason
             outcome.headers = headers
             if !writable {
                 // A later turn of the loop: the worker's pause notice may come before or after this.

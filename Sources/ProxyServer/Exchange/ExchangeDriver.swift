@@ -1,0 +1,479 @@
+import CORSPolicy
+import HeaderFields
+import Logging
+import NIOCore
+import Upstream
+
+/// Runs the exchanges of one HTTP/1.1 connection, or the one exchange of an HTTP/2 stream,
+/// whatever the protocol: fed request heads, body parts and ends by its transport, it looks
+/// up the route, asks the conf for the CORS decision, answers locally or streams the exchange
+/// through the upstream transport, and writes the response back through `ExchangeTransport`.
+///
+/// Every decision about flow (keep-alive, backpressure, framing, 413/502/504 versus a cut,
+/// drain, lingering close, timers) is the `ExchangeStateMachine`'s; the driver feeds it
+/// events and runs each action it returns in `run(_:)`. Confined to the transport's event loop.
+package final class ExchangeDriver<Transport: ExchangeTransport> {
+    private let server: ServerContext
+    private unowned let transport: Transport
+    private let eventLoop: any EventLoop
+    private var machine: ExchangeStateMachine
+    private var exchange: ExchangeRecord?
+    private var transfer: (any UpstreamTransfer)?
+    /// Bumped whenever a transfer is started or dropped: events of an older one are ignored.
+    private var generation = 0
+    private var timer: ConnectionTimer
+
+    package init(server: ServerContext, transport: Transport) {
+        self.server = server
+        self.transport = transport
+        self.eventLoop = transport.eventLoop
+        self.machine = ExchangeStateMachine(now: transport.eventLoop.now)
+        self.timer = ConnectionTimer()
+        syncTimer()
+    }
+
+    // MARK: Queries for the transport
+
+    /// A new request head may be parsed (pipelined requests wait for this).
+    package var acceptsNewRequest: Bool { machine.acceptsNewRequest }
+    /// The client socket may be read (request-body backpressure, lingering).
+    package var shouldRead: Bool { machine.shouldRead }
+    /// What the client sends now is discarded unparsed (lingering close).
+    package var isDiscardingInput: Bool { machine.isDiscardingInput }
+    package var isClosed: Bool { machine.isClosed }
+
+    // MARK: Events from the transport
+
+    /// The first bytes of a request head arrived.
+    package func headStarted() {
+        machine.headStarted(now: eventLoop.now)
+        syncTimer()
+    }
+
+    /// A complete request head.
+    package func receivedHead(_ head: RequestHead) {
+        let config = server.config
+        let route = config.route(for: head.path)
+        let facts = RequestFacts(head, scheme: server.scheme)
+        let shape = head.shape
+        let now = eventLoop.now
+
+        // An allowed preflight this route answered before: its response is already rendered.
+        var preflightKey: PreflightResponseCache.Key?
+        if let route, route.policy != nil, head.method == "OPTIONS", let requestMethod = facts.requestMethod,
+            shape.keepAlive, shape.body == .none
+        {
+            let key = PreflightResponseCache.Key(facts, requestMethod: requestMethod)
+            if let cached = route.preflightResponses.entry(for: key) {
+                begin(
+                    route: route, config: config, decision: cached.decision, kind: .preflight, facts: facts, head: head)
+                let action = machine.receivedHead(shape, plan: .answerLocally, now: now)
+                precondition(
+                    action == .answer(then: .keepAlive), "a cached preflight must stay on a kept-alive connection")
+                exchange?.bytesOut += Int64(transport.writeCachedResponse(cached))
+                finish(status: cached.status, note: nil)
+                syncTimer()
+                return
+            }
+            preflightKey = key
+        }
+
+        let decision = config.decide(facts, route: route)
+        let kind: RequestKind =
+            if case .preflight = decision { .preflight } else {
+                head.method == "OPTIONS" && facts.requestMethod != nil ? .preflight : .actual
+            }
+        begin(route: route, config: config, decision: decision, kind: kind, facts: facts, head: head)
+        if let denial = decision.outcome.denial {
+            server.accessLog.denial(
+                denial, route: exchange?.routeLabel ?? "-", facts: facts, status: nil, reported: decision.isForwarded)
+        }
+
+        let local: LocalResponse?
+        switch decision {
+        case .preflight(let status, let headers):
+            local = LocalResponse(status: status, headers: headers, body: nil)
+        case .deny(let status, let headers, _):
+            local = LocalResponse(
+                status: status, headers: headers, body: status == 404 ? "no route for \(String(head.path))\n" : nil)
+        case .forward where head.isUpgrade:
+            // Upgrades (WebSocket) are not proxied: 501, nothing forwarded.
+            local = LocalResponse(
+                status: 501, headers: decision.proxyMadeResponseHeaders, body: "upgrade requests are not supported\n")
+        case .forward, .passThrough:
+            local = nil
+        }
+        guard let local else {
+            run(machine.receivedHead(shape, plan: .forward(bodyLimit: route?.maxBodySize ?? 0), now: now), head: head)
+            return
+        }
+        let action = machine.receivedHead(shape, plan: .answerLocally, now: now)
+        guard case .answer(let after) = action else { preconditionFailure("a local answer became \(action)") }
+        let written = transport.writeLocalResponse(
+            status: local.status, headers: local.headers, body: local.body, omitBody: head.method == "HEAD",
+            after: after)
+        exchange?.bytesOut += Int64(written.bytes)
+        if let preflightKey, let route, let rendering = written.rendering, case .preflight = decision,
+            after == .keepAlive
+        {
+            route.preflightResponses.store(
+                .init(status: local.status, decision: decision, response: rendering), for: preflightKey)
+        }
+        finish(status: local.status, note: nil)
+        syncTimer()
+    }
+
+    /// A part of the request body.
+    package func receivedBody(_ part: ByteBuffer) {
+        exchange?.bytesIn += Int64(part.readableBytes)
+        run(machine.receivedBody(part, now: eventLoop.now))
+    }
+
+    /// The request body is complete.
+    package func receivedEnd() {
+        run(machine.receivedEnd())
+    }
+
+    /// The request could not be parsed. `salvaged`: what could be read of its head, so the
+    /// answer carries the CORS headers a success would have had for that origin.
+    package func receivedMalformed(_ error: HTTPParseError, salvaged: RequestHead?) {
+        server.logger.info(
+            "malformed request", metadata: ["http.status": "\(error.status)", "cors.detail": "\(error.detail)"])
+        if exchange == nil, let head = salvaged {
+            let config = server.config
+            let route = config.route(for: head.path)
+            let facts = RequestFacts(head, scheme: server.scheme)
+            begin(
+                route: route, config: config, decision: config.decide(facts, route: route), kind: .actual,
+                facts: facts, head: head)
+        }
+        exchange?.note = error.detail
+        run(machine.receivedMalformed(status: error.status, now: eventLoop.now))
+    }
+
+    /// Bytes read and dropped while lingering.
+    package func discarded(_ count: Int) {
+        run(machine.discarded(count, now: eventLoop.now))
+    }
+
+    /// The last response of a lingering close is written.
+    package func responseFlushed() {
+        run(machine.responseFlushed(now: eventLoop.now))
+    }
+
+    /// The client connection or stream is gone.
+    package func clientClosed() {
+        run(machine.clientClosed())
+        timer.cancel()
+    }
+
+    /// The client's writability changed.
+    package func writabilityChanged(_ writable: Bool) {
+        transfer?.setClientWritable(writable)
+    }
+
+    /// Shutdown started.
+    package func drain() {
+        run(machine.drain())
+    }
+
+    // MARK: Running actions
+
+    private func run(_ action: ExchangeStateMachine.Action, head: RequestHead? = nil) {
+        switch action {
+        case .none:
+            break
+        case .answer:
+            preconditionFailure("local answers are written where the head is decided")
+        case .startUpstream(let sendContinue):
+            guard let head else { preconditionFailure("an upstream start without its request head") }
+            startUpstream(head, sendContinue: sendContinue)
+        case .sendBody(let part):
+            transfer?.sendBody(part)
+        case .endBody:
+            transfer?.endBody()
+        case .writeHead:
+            preconditionFailure("response heads are written where the upstream head arrives")
+        case .writeBody(let part):
+            exchange?.bytesOut += Int64(part.readableBytes)
+            transport.writeBody(part)
+            transfer?.consumed(part.readableBytes)
+        case .dropBody(let count):
+            transfer?.consumed(count)
+        case .endResponse(let after):
+            // Bookkeeping first: after a keep-alive end the transport may parse the next
+            // pipelined request (from `readIfWanted`, below), which starts a new exchange.
+            dropTransfer()
+            finish(status: exchange?.status ?? 0, note: nil)
+            transport.endResponse(after: after)
+        case .respondWithError(let status, let cancelUpstream, let after):
+            if cancelUpstream { cancelTransfer() } else { dropTransfer() }
+            respondWithError(status: status, after: after)
+        case .abort(let cancelUpstream, let status, let reason):
+            if cancelUpstream { cancelTransfer() } else { dropTransfer() }
+            finish(status: exchange?.status ?? status, note: reason.rawValue)
+            transport.abort()
+            timer.cancel()
+        case .cancelUpstream:
+            cancelTransfer()
+            finish(status: 499, note: "client closed")
+        case .startLingering:
+            transport.startLingering()
+        case .close:
+            transport.close()
+            timer.cancel()
+        }
+        syncTimer()
+        transport.readIfWanted()
+    }
+
+    // MARK: Forwarding
+
+    private func startUpstream(_ head: RequestHead, sendContinue: Bool) {
+        guard let exchange, let route = exchange.route else { preconditionFailure("forwarding without a route") }
+        if sendContinue { transport.writeContinue() }
+        let headers = HeaderRewriting.upstreamRequestHeaders(
+            head.headers, clientAddress: transport.clientAddress, scheme: server.scheme,
+            upstreamHost: route.upstreamHostHeader, preserveHost: route.preserveHost)
+        let framing: RequestBodyFraming =
+            switch head.body {
+            case .none: .none
+            case .length(let n): n == 0 ? .none : .length(n)
+            case .chunked: .chunked
+            }
+        let request = TransferRequest(
+            url: route.upstreamURL(path: head.path, query: head.query), method: head.method, headers: headers,
+            body: framing, connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
+            idleTimeoutMilliseconds: route.timeoutMilliseconds)
+        generation &+= 1
+        let expected = generation
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        self.exchange?.upstreamStarted = eventLoop.now
+        let transfer = server.transport.startTransfer(request, on: eventLoop) { event in
+            bound.value.upstreamEvent(event, generation: expected)
+        }
+        self.transfer = transfer
+        if !transport.isWritable { transfer.setClientWritable(false) }
+    }
+
+    private func upstreamEvent(_ event: UpstreamEvent, generation expected: Int) {
+        guard expected == generation, transfer != nil else { return }
+        let now = eventLoop.now
+        switch event {
+        case .head(let status, let reason, let headers):
+            writeUpstreamHead(status: status, reason: reason, headers: headers, now: now)
+        case .body(let part):
+            run(machine.upstreamBody(part))
+        case .bodyConsumed(let count):
+            machine.bodyConsumed(count, now: now)
+            syncTimer()
+            transport.readIfWanted()
+        case .end:
+            run(machine.upstreamEnd(now: now))
+        case .failed(let error):
+            dropTransfer()
+            if let route = exchange?.route {
+                server.metrics.upstreamError(upstream: route.upstreamName, kind: error.kind)
+            }
+            server.logger.warning(
+                "upstream failed",
+                metadata: [
+                    "cors.route": "\(exchange?.routeLabel ?? "-")",
+                    "upstream.name": "\(exchange?.route?.upstreamName ?? "-")",
+                    "upstream.error": "\(error.kind.rawValue)", "cors.detail": "\(error.detail)",
+                ])
+            exchange?.note = error.detail
+            run(machine.upstreamFailed(error.kind, now: now))
+        }
+    }
+
+    private func writeUpstreamHead(status: Int, reason: String, headers: [HeaderField], now: NIODeadline) {
+        guard var exchange else { preconditionFailure("an upstream head without an exchange") }
+        exchange.upstreamHeadAt = now
+        let rewrite = exchange.decision.responseRewrite
+        let (lines, contentLength) = HeaderRewriting.clientResponseHeaders(
+            headers, stripCORS: rewrite.stripCORS, varyOrigin: rewrite.varyOrigin, add: rewrite.add)
+        let action = machine.upstreamHead(status: status, contentLength: contentLength)
+        guard case .writeHead(let framing, let close) = action else {
+            preconditionFailure("an upstream head became \(action)")
+        }
+        var framed = lines
+        if framing == .none, let contentLength, exchange.method == "HEAD" || status == 304 {
+            // No body follows, but the length the upstream announced is the resource's.
+            framed.append(HeaderField("Content-Length", String(contentLength)))
+        }
+        exchange.status = status
+        exchange.bytesOut += Int64(
+            transport.writeHead(status: status, reason: reason, headers: framed, framing: framing, close: close))
+        self.exchange = exchange
+    }
+
+    /// A proxy-made error (413, 502, 504, 400, 431, 408) with the CORS headers the request would have had.
+    private func respondWithError(status: Int, after: ExchangeStateMachine.After) {
+        let detail: String
+        switch status {
+        case 413:
+            let limit = exchange?.route?.maxBodySize ?? 0
+            detail = "request body larger than max_body_size (\(limit) bytes)"
+        case 502: detail = "upstream unreachable: \(exchange?.note ?? "")"
+        case 504: detail = "upstream timed out: \(exchange?.note ?? "")"
+        case 408: detail = "no request body byte from the client for 60 s"
+        default: detail = exchange?.note ?? "malformed request"
+        }
+        let decision = exchange?.decision ?? .passThrough
+        let response =
+            status == 400 || status == 431
+            ? LocalResponse.refusal(status: status, detail: detail, decision: decision)
+            : LocalResponse.error(status: status, detail: detail, decision: decision)
+        let written = transport.writeLocalResponse(
+            status: response.status, headers: response.headers, body: response.body,
+            omitBody: exchange?.method == "HEAD", after: after)
+        exchange?.bytesOut += Int64(written.bytes)
+        finish(status: status, note: detail)
+    }
+
+    private func cancelTransfer() {
+        guard let transfer else { return }
+        self.transfer = nil
+        generation &+= 1
+        transfer.cancel()
+    }
+
+    /// The transfer is over by itself (end or failure): forget it.
+    private func dropTransfer() {
+        transfer = nil
+        generation &+= 1
+    }
+
+    // MARK: The exchange record
+
+    private func begin(
+        route: ServingRoute?, config: ServingConfig, decision: Decision, kind: RequestKind, facts: RequestFacts,
+        head: RequestHead
+    ) {
+        exchange = ExchangeRecord(
+            route: route, metrics: route?.metrics ?? config.noRouteMetrics, decision: decision, kind: kind,
+            outcome: decision.outcome, origin: facts.origins.first, method: head.method, target: head.target,
+            started: eventLoop.now)
+        server.metrics.requestStarted()
+    }
+
+    /// Counts the exchange, writes its access-log line and forgets it.
+    private func finish(status: Int, note: String?) {
+        guard var exchange else { return }
+        self.exchange = nil
+        if exchange.status == 0 { exchange.status = status }
+        if let note, exchange.note == nil { exchange.note = note }
+        let elapsed = (eventLoop.now - exchange.started).nanoseconds
+        exchange.metrics.record(kind: exchange.kind, outcome: exchange.outcome, nanoseconds: elapsed)
+        server.metrics.requestFinished()
+        server.accessLog.access(exchange, status: status, nanoseconds: elapsed)
+    }
+
+    // MARK: Timers
+
+    /// Schedules a task for the machine's deadline unless one that fires earlier is pending.
+    private func syncTimer() {
+        let deadline = machine.timerDeadline
+        guard timer.needsTask(for: deadline), let deadline else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        timer.schedule(at: deadline, on: eventLoop) { bound.value.timerFired() }
+    }
+
+    private func timerFired() {
+        timer.fired()
+        run(machine.timerFired(now: eventLoop.now))
+    }
+}
+
+/// What a response the proxy makes itself is made of.
+struct LocalResponse {
+    var status: Int
+    var headers: [HeaderField]
+    /// A short text body (`text/plain`), or none.
+    var body: String?
+
+    /// 413, 502, 504, 400, 431, 408: `STATUS REASON: detail`, with the CORS headers a success
+    /// would have carried for the request's origin, so a browser script can read the status.
+    static func error(status: Int, detail: String, decision: Decision) -> LocalResponse {
+        LocalResponse(
+            status: status, headers: decision.proxyMadeResponseHeaders,
+            body: "\(status) \(HTTP1Serialization.standardReason(status)): \(detail)\n")
+    }
+
+    /// 400 or 431 for a request the parser refused: `malformed request: why` or
+    /// `request head too large: why`, with the CORS headers as for `error`.
+    static func refusal(status: Int, detail: String, decision: Decision) -> LocalResponse {
+        let what = status == 431 ? "request head too large" : "malformed request"
+        return LocalResponse(status: status, headers: decision.proxyMadeResponseHeaders, body: "\(what): \(detail)\n")
+    }
+}
+
+/// What the response, the access-log line and the metrics need to remember of a request.
+package struct ExchangeRecord {
+    var route: ServingRoute?
+    /// The route's series (`route="-"` when no route matched).
+    var metrics: RouteMetrics
+    var decision: Decision
+    var kind: RequestKind
+    var outcome: Outcome
+    var origin: String?
+    var method: String
+    var target: String
+    var status = 0
+    var bytesIn: Int64 = 0
+    var bytesOut: Int64 = 0
+    var started: NIODeadline
+    var upstreamStarted: NIODeadline? = nil
+    var upstreamHeadAt: NIODeadline? = nil
+    /// Why the exchange ended as it did, when not plainly (a cut, an upstream error).
+    var note: String? = nil
+
+    /// The route as written, for logs: `/api/`, `= /healthz`, or `-`.
+    var routeLabel: String { metrics.label }
+
+    init(
+        route: ServingRoute?, metrics: RouteMetrics, decision: Decision, kind: RequestKind, outcome: Outcome,
+        origin: String?, method: String, target: String, started: NIODeadline
+    ) {
+        self.route = route
+        self.metrics = metrics
+        self.decision = decision
+        self.kind = kind
+        self.outcome = outcome
+        self.origin = origin
+        self.method = method
+        self.target = target
+        self.started = started
+    }
+}
+
+extension Decision {
+    /// The `outcome` metric label this decision counts under.
+    var outcome: Outcome {
+        switch self {
+        case .passThrough: return .passthrough
+        case .preflight: return .allowed
+        case .forward(_, _, _, let outcome): return outcome
+        case .deny(let status, _, let denial):
+            guard let denial, status != 404 else { return .noRoute }
+            return .denied(denial)
+        }
+    }
+
+    /// Forwarded upstream (a reported or unenforced denial is forwarded too).
+    var isForwarded: Bool {
+        switch self {
+        case .forward, .passThrough: return true
+        case .preflight, .deny: return false
+        }
+    }
+
+    /// How the upstream's response headers are rewritten for this decision.
+    var responseRewrite: (add: [HeaderField], stripCORS: Bool, varyOrigin: Bool) {
+        switch self {
+        case .forward(let add, let strip, let vary, _): return (add, strip, vary)
+        case .passThrough, .preflight, .deny: return ([], false, false)
+        }
+    }
+}
