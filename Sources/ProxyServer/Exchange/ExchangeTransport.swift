@@ -7,7 +7,7 @@ import NIOCore
 /// framing, or HEADERS and DATA frames) and what "close" means (the connection, or the stream).
 ///
 /// Every method is called on the transport's event loop.
-package protocol ExchangeTransport: AnyObject {
+package protocol ExchangeTransport: AnyObject, SendableMetatype {
     var eventLoop: any EventLoop { get }
     var allocator: ByteBufferAllocator { get }
     /// The client's IP address, for `X-Forwarded-For` and the log.
