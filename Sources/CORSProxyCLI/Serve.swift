@@ -66,10 +66,42 @@ struct Serve: AsyncParsableCommand {
         let cores = System.coreCount
         adoptProcessNice()  // the event loop threads inherit it
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? cores)
+        let outcome = await serve(
+            configuration, group: group, metrics: metrics, registry: registry, curlWorkers: curlWorkers ?? cores,
+            logger: logger)
+        // Only now: every service, and what it held (server channels, the quiescing helper),
+        // was released inside `serve`, and some of them complete promises on the group's
+        // loops as they go. Shutting the loops down first made every SIGTERM end with NIO's
+        // "Cannot schedule tasks on an EventLoop that has already shut down".
+        try? await group.shutdownGracefully()
+        switch outcome {
+        case .stopped:
+            logger.info("stopped")
+        case .failedToStart(let error):
+            FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        case .failed(let error):
+            logger.error("stopped with an error", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+
+    private enum Outcome {
+        case stopped
+        case failedToStart(any Error)
+        case failed(any Error)
+    }
+
+    /// Binds, serves until SIGTERM/SIGINT, drains. Everything it creates is released when it
+    /// returns, while `group` still runs.
+    private func serve(
+        _ configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
+        registry: PrometheusCollectorRegistry, curlWorkers: Int, logger: Logger
+    ) async -> Outcome {
         // Idle upstream connections are dropped after 4 s: below the common 5 s
         // keep-alive of Node and Apache upstreams, so a pooled connection the
         // upstream already closed is never picked for a request with a body.
-        let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers ?? cores, maxConnectionIdleSeconds: 4)
+        let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers, maxConnectionIdleSeconds: 4)
         let context = ServerContext(configuration: configuration, transport: curl, metrics: metrics, logger: logger)
 
         var services: [any Service] = [CurlService(pool: curl)]
@@ -89,9 +121,7 @@ struct Serve: AsyncParsableCommand {
                     group: group,
                     drainTimeout: .milliseconds(configuration.drainTimeoutMilliseconds)))
         } catch {
-            FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
-            try? await group.shutdownGracefully()
-            throw ExitCode(1)
+            return .failedToStart(error)
         }
 
         // Started in this order, stopped in reverse: the listener drains first
@@ -100,13 +130,10 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await serviceGroup.run()
+            return .stopped
         } catch {
-            logger.error("stopped with an error", metadata: ["error": "\(error)"])
-            try? await group.shutdownGracefully()
-            throw ExitCode(1)
+            return .failed(error)
         }
-        try? await group.shutdownGracefully()
-        logger.info("stopped")
     }
 }
 
