@@ -363,6 +363,27 @@ struct CurlWorkerTests {
         #expect(parser.headers == headers)
     }
 
+    /// The reason phrase is passed on as sent; a missing one, or one with a control byte
+    /// (which could not be passed on safely), is empty and the server uses the standard one.
+    @Test(
+        arguments: [
+            ("HTTP/1.1 422 Unprocessable Entity\r\n", "Unprocessable Entity"),
+            ("HTTP/1.1 200 OK\r\n", "OK"),
+            ("HTTP/1.1 299 Quite  Fine \r\n", "Quite  Fine"),
+            ("HTTP/1.1 204\r\n", ""),
+            ("HTTP/1.1 204 \r\n", ""),
+            ("HTTP/1.1 200 Bad\u{1}Byte\r\n", ""),
+            ("HTTP/1.1 200 Caf\u{e9}\r\n", "Caf\u{e9}"),
+        ] as [(String, String)])
+    func responseHeadParserKeepsTheReasonPhrase(_ statusLine: String, _ reason: String) {
+        var parser = ResponseHeadParser()
+        for line in [statusLine, "\r\n"] {
+            var bytes = Array(line.utf8)
+            _ = bytes.withUnsafeMutableBytes { parser.feed(UnsafeRawBufferPointer($0)) }
+        }
+        #expect(parser.reason == reason)
+    }
+
     @Test func receiveBuffersAreReusedAndKeepTheirBytes() {
         let allocator = ReceiveBufferPool.allocator
         let patternBytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }

@@ -384,6 +384,21 @@ final class ProxyBehaviourTests {
         #expect(try client.request("GET", "/api/status/200").status == 200)
     }
 
+    @Test func theUpstreamsReasonPhrasePassesThroughAndTheProxysOwnAreStandard() throws {
+        let client = proxy.client()
+        let r422 = try client.request("GET", "/api/status/422")
+        #expect(r422.status == 422)
+        #expect(r422.reason == "Unprocessable Entity")
+        let r418 = try client.request("GET", "/api/status/418")
+        #expect(r418.reason == "I'm a teapot")
+        let r502 = try proxy.client().request("GET", "/dead/x", headers: [("Origin", "https://app.example.com")])
+        #expect(r502.status == 502)
+        #expect(r502.reason == "Bad Gateway")
+        let r413 = try proxy.client().request("POST", "/api/echo", body: Array(repeating: 0x61, count: (1 << 20) + 1))
+        #expect(r413.status == 413)
+        #expect(r413.reason == "Content Too Large")
+    }
+
     @Test func repeatedResponseHeadersKeepTheirOrder() throws {
         let r = try proxy.client().request("GET", "/api/set-cookie")
         #expect(r.values("Set-Cookie").count == 2)

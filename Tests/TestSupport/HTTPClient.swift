@@ -7,6 +7,8 @@ import Foundation
 /// A response as the client saw it: exact header lines, in order.
 package struct HTTPResponse {
     package var status: Int
+    /// The status line's reason phrase, as sent.
+    package var reason = ""
     package var headers: [(name: String, value: String)]
     package var body: [UInt8]
 
@@ -160,6 +162,7 @@ package final class HTTPClient {
             guard parts.count >= 2, let status = Int(parts[1]) else {
                 throw TestTimeout(what: "a status line, got \(statusLine)")
             }
+            let reason = parts.count > 2 ? String(parts[2]) : ""
             var headers: [(name: String, value: String)] = []
             while true {
                 let line = try readLine()
@@ -170,6 +173,7 @@ package final class HTTPClient {
             }
             if (100..<200).contains(status) { continue }
             var response = HTTPResponse(status: status, headers: headers, body: [])
+            response.reason = reason
             if head || status == 204 || status == 304 { return response }
             var body: [UInt8] = []
             func deliver() {
