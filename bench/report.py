@@ -11,7 +11,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-TARGETS = ["direct", "nginx", "go", "cors-proxy"]
+TARGETS = ["direct", "nginx", "go", "cors-proxy", "defaults", "cors-proxy-b"]
 MiB = 2**20
 GiB = 2**30
 BODY = {"up8m": 8 * MiB}          # bytes sent per request (wrk counts only received bytes)
@@ -115,6 +115,11 @@ def main():
     scen_present = [s for s in SCEN if any((s, t) in runs for t in TARGETS)]
     targets = [t for t in TARGETS if any((s, t) in runs for s in scen_present)]
     header = ["scenario", "metric"] + targets + ["cors-proxy / nginx"]
+    # The defaults column (no flags, as users run it) and an A/B binary get their own ratios.
+    extra = [t for t in ("defaults", "cors-proxy-b") if t in targets]
+    header += [f"{t} / nginx" for t in extra]
+    if "cors-proxy-b" in targets:
+        header.append("cors-proxy / cors-proxy-b")
     table, summary, footnotes = [], [], []
     busy_rows = []
     for scen, label, fn, fmt, agg, hib in ROWS:
@@ -139,13 +144,18 @@ def main():
                 summary.append(f"{SCEN[scen]} {label} {ratio:.2f}")
         else:
             row.append("–")
+        for t in extra:
+            row.append(f"{vals[t] / vals['nginx']:.2f}×" if t in vals and vals.get("nginx") else "–")
+        if "cors-proxy-b" in targets:
+            b = vals.get("cors-proxy-b")
+            row.append(f"{vals['cors-proxy'] / b:.2f}×" if b and "cors-proxy" in vals else "–")
         table.append(row)
     for scen in scen_present:
         row = [SCEN[scen], "proxy CPU % of its core"]
         for t in targets:
             xs = [v for v in (m_busy(r) for r in runs.get((scen, t), [])) if v is not None]
             row.append(f"{statistics.median(xs):.0f}%" if xs else "–")
-        busy_rows.append(row + [""])
+        busy_rows.append(row + [""] * (len(header) - len(row)))
     for (scen, t), rs in sorted(runs.items()):
         for r in rs:
             if errors(r):

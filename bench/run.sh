@@ -9,7 +9,10 @@
 #   ROUNDS=3          rounds; targets alternate (rotate) every round; medians reported
 #   DURATION=10s      wrk duration per run (seconds, "s" suffix optional)
 #   SCENARIOS="preflight small64 small512 dl1m up8m dl64m"
-#   TARGETS="direct nginx go cors-proxy"
+#   TARGETS="direct nginx go cors-proxy defaults"
+#                     cors-proxy: tuned (--log-level warning --event-loops 1 --curl-workers 1);
+#                     defaults: the same binary started with no flags at all, as users run it;
+#                     cors-proxy-b: a second binary (CORS_BIN_B), tuned, for a before/after A/B
 #   PROXY_CORE=0 LOAD_CORE=1   taskset cores: proxies | wrk + upstream nginx
 #   SKIP_BUILD=1      do not run `swift build -c release`
 #   CORS_BIN=PATH     benchmark another cors-proxy binary (skips the swift build)
@@ -27,14 +30,14 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 DUR_S=${DURATION%s}
 SCENARIOS=${SCENARIOS:-"preflight small64 small512 dl1m up8m dl64m"}
-TARGETS=${TARGETS:-"direct nginx go cors-proxy"}
+TARGETS=${TARGETS:-"direct nginx go cors-proxy defaults"}
 PROXY_CORE=${PROXY_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 NICE=${NICE:--10}
 ORIGIN="https://app.example.com"
 
 UP_PORT=18080
-declare -A PORT=([direct]=18080 [nginx]=18082 [go]=18083 [cors-proxy]=18084)
+declare -A PORT=([direct]=18080 [nginx]=18082 [go]=18083 [cors-proxy]=18084 [defaults]=18085 [cors-proxy-b]=18086)
 
 # only ever run in the background (`pin CORE cmd... &`): exec keeps $! the real PID
 pin() { local core=$1; shift; exec nice -n "$NICE" taskset -c "$core" "$@"; }
@@ -85,7 +88,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for p in 18080 18081 18082 18083 18084; do
+for p in 18080 18081 18082 18083 18084 18085 18086; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         die "port 127.0.0.1:$p is already in use; stop whatever listens there"
     fi
@@ -97,12 +100,13 @@ chmod 755 "$TMP"      # nginx workers run as an unprivileged user and must read 
 RESULTS="$BENCH/results"; mkdir -p "$RESULTS"
 RAW="$RESULTS/raw-$(date +%Y%m%d-%H%M%S).jsonl"; : >"$RAW"
 
-if [[ " $TARGETS " == *" cors-proxy "* ]] && [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${CORS_BIN:-}" ]; then
+if [[ " $TARGETS " == *" cors-proxy "* || " $TARGETS " == *" defaults "* ]] && [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${CORS_BIN:-}" ]; then
     log "building cors-proxy (swift build -c release)"
     (cd "$ROOT" && swift build -c release --product cors-proxy 2>&1 | tail -n 3) >&2
 fi
 CORS_BIN=${CORS_BIN:-"$ROOT/.build/release/cors-proxy"}
-[[ " $TARGETS " != *" cors-proxy "* ]] || [ -x "$CORS_BIN" ] || die "$CORS_BIN not found (swift build -c release failed?)"
+[[ " $TARGETS " != *" cors-proxy "* && " $TARGETS " != *" defaults "* ]] || [ -x "$CORS_BIN" ] || die "$CORS_BIN not found (swift build -c release failed?)"
+[[ " $TARGETS " != *" cors-proxy-b "* ]] || [ -x "${CORS_BIN_B:-}" ] || die "cors-proxy-b needs CORS_BIN_B=PATH (an executable)"
 
 log "building the Go proxy offline (GOPATH=/usr/share/gocode, GO111MODULE=off)"
 (cd "$BENCH/goproxy" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOPROXY=off \
@@ -147,12 +151,18 @@ if has go; then
     pin "$PROXY_CORE" "$TMP/goproxy" -listen 127.0.0.1:18083 -upstream "http://127.0.0.1:$UP_PORT" >/dev/null 2>"$TMP/goproxy.log" &
     PID[go]=$!; STARTED+=($!); wait_port 18083 "${PID[go]}" "Go proxy"
 fi
-if has cors-proxy; then
-    "$CORS_BIN" check --config "$BENCH/proxy.conf" >/dev/null || die "cors-proxy check rejected bench/proxy.conf"
-    pin "$PROXY_CORE" "$CORS_BIN" serve --config "$BENCH/proxy.conf" --log-level warning \
-        --event-loops 1 --curl-workers 1 >/dev/null 2>"$TMP/cors-proxy.log" &
-    PID[cors-proxy]=$!; STARTED+=($!); wait_port 18084 "${PID[cors-proxy]}" "cors-proxy"
-fi
+start_cors() {  # TARGET BINARY PORT FLAGS...  (the conf's listen port is rewritten)
+    local t=$1 bin=$2 port=$3; shift 3
+    sed "s/127.0.0.1:18084/127.0.0.1:$port/" "$BENCH/proxy.conf" >"$TMP/$t.conf"
+    "$bin" check --config "$TMP/$t.conf" >/dev/null || die "$t: cors-proxy check rejected bench/proxy.conf"
+    pin "$PROXY_CORE" "$bin" serve --config "$TMP/$t.conf" "$@" >/dev/null 2>"$TMP/$t.log" &
+    PID[$t]=$!; STARTED+=($!); wait_port "$port" "${PID[$t]}" "$t"
+}
+TUNED=(--log-level warning --event-loops 1 --curl-workers 1)
+has cors-proxy && start_cors cors-proxy "$CORS_BIN" 18084 "${TUNED[@]}"
+# As a user runs it: no flags (info-level access log, default thread counts), only pinned.
+has defaults && start_cors defaults "$CORS_BIN" 18085
+has cors-proxy-b && start_cors cors-proxy-b "$CORS_BIN_B" 18086 "${TUNED[@]}"
 
 # ------------------------------------------------------------ 4. correctness
 log "checking that every target answers every scenario correctly"
