@@ -15,19 +15,16 @@ package final class ServerContext: Sendable {
     package let metrics: ProxyMetrics
     package let logger: Logger
     package let accessLog: AccessLog
-    package let scheme: Scheme
     private let drainingFlag = Atomic<Bool>(false)
 
     package init(
-        configuration: ProxyConfiguration, transport: any UpstreamTransport, metrics: ProxyMetrics, logger: Logger,
-        scheme: Scheme = .http
+        configuration: ProxyConfiguration, transport: any UpstreamTransport, metrics: ProxyMetrics, logger: Logger
     ) {
         self.current = NIOLockedValueBox(ServingConfig(configuration, metrics: metrics))
         self.transport = transport
         self.metrics = metrics
         self.logger = logger
         self.accessLog = AccessLog(logger: logger)
-        self.scheme = scheme
     }
 
     /// The conf for a new request.

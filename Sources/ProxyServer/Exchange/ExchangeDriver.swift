@@ -41,6 +41,8 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     /// What the client sends now is discarded unparsed (lingering close).
     package var isDiscardingInput: Bool { machine.isDiscardingInput }
     package var isClosed: Bool { machine.isClosed }
+    /// A forwarded request's body is still arriving.
+    package var isReceivingRequestBody: Bool { machine.isReceivingRequestBody }
 
     // MARK: Events from the transport
 
@@ -54,7 +56,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     package func receivedHead(_ head: RequestHead) {
         let config = server.config
         let route = config.route(for: head.path)
-        let facts = RequestFacts(head, scheme: server.scheme)
+        let facts = RequestFacts(head, scheme: transport.scheme)
         let shape = head.shape
         let now = eventLoop.now
 
@@ -142,7 +144,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         if exchange == nil, let head = salvaged {
             let config = server.config
             let route = config.route(for: head.path)
-            let facts = RequestFacts(head, scheme: server.scheme)
+            let facts = RequestFacts(head, scheme: transport.scheme)
             begin(
                 route: route, config: config, decision: config.decide(facts, route: route), kind: .actual,
                 facts: facts, head: head)
@@ -233,7 +235,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         guard let exchange, let route = exchange.route else { preconditionFailure("forwarding without a route") }
         if sendContinue { transport.writeContinue() }
         let headers = HeaderRewriting.upstreamRequestHeaders(
-            head.headers, clientAddress: transport.clientAddress, scheme: server.scheme,
+            head.headers, clientAddress: transport.clientAddress, scheme: transport.scheme,
             upstreamHost: route.upstreamHostHeader, preserveHost: route.preserveHost)
         let framing: RequestBodyFraming =
             switch head.body {

@@ -236,6 +236,13 @@ package struct ExchangeStateMachine: Sendable {
         return false
     }
 
+    /// A forwarded request's body is still arriving (a transport whose body end is implicit,
+    /// an HTTP/2 END_STREAM, asks before reporting it).
+    package var isReceivingRequestBody: Bool {
+        if case .forwarding(let f) = state, case .streaming = f.request { return true }
+        return false
+    }
+
     package var isClosed: Bool {
         if case .closed = state { return true }
         return false

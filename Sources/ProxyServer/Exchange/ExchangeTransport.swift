@@ -1,3 +1,4 @@
+import CORSPolicy
 import HeaderFields
 import NIOCore
 
@@ -12,6 +13,8 @@ package protocol ExchangeTransport: AnyObject, SendableMetatype {
     var allocator: ByteBufferAllocator { get }
     /// The client's IP address, for `X-Forwarded-For` and the log.
     var clientAddress: String { get }
+    /// The listener's scheme: same-origin detection and `X-Forwarded-Proto`.
+    var scheme: Scheme { get }
     /// The client can take more response bytes now (the write buffer is under its high-water mark).
     var isWritable: Bool { get }
 

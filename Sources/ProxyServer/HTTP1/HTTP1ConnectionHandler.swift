@@ -18,6 +18,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
+    let scheme: Scheme
     private var driver: ExchangeDriver<HTTP1ConnectionHandler>!
     private var context: ChannelHandlerContext?
     private var input = ByteBuffer()
@@ -33,8 +34,9 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// How the response being written is framed.
     private var framing = ExchangeStateMachine.ResponseFraming.none
 
-    init(server: ServerContext) {
+    init(server: ServerContext, scheme: Scheme) {
         self.server = server
+        self.scheme = scheme
     }
 
     // MARK: Channel events

@@ -42,7 +42,8 @@ package final class ProxyListenerService: Service, Sendable {
                     .childChannelOption(.allowRemoteHalfClosure, value: false)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler(server: context))
+                            try channel.pipeline.syncOperations.addHandler(
+                                HTTP1ConnectionHandler(server: context, scheme: .http))
                         }
                     }
                     .bind(host: address.host, port: address.port)

@@ -114,7 +114,7 @@ final class ConnectionHarness {
             configuration: configuration, transport: upstream,
             metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance), logger: logger)
         try channel.pipeline.syncOperations.addHandler(reads)
-        try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler(server: server))
+        try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler(server: server, scheme: .http))
         channel.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 50_000)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
     }
