@@ -118,7 +118,7 @@ package enum HTTPParseError: Error, Sendable, Equatable, CaseIterable {
 
 /// A strict, incremental HTTP/1.1 request parser.
 ///
-/// Strict on purpose (SPEC 3, request limits): every ambiguity that could let a
+/// Strict on purpose (docs/DESIGN.md, "Request limits"): every ambiguity that could let a
 /// second request hide inside the first on its way upstream — bare CR or LF,
 /// obs-fold, control bytes, Content-Length with Transfer-Encoding, conflicting
 /// lengths — is a 400, not a guess. Body parts are slices of the input buffer.
@@ -238,7 +238,7 @@ package struct HTTPRequestParser: Sendable {
             state = .chunkSize
             return try next(&buffer)
         case .trailers:
-            // Trailers are read and dropped (SPEC 3: `Trailer` is hop-by-hop).
+            // Trailers are read and dropped: `Trailer` is hop-by-hop, so they are never forwarded.
             guard let lineEnd = findCRLF(buffer, from: 0, limit: Self.maxHeadSize) else {
                 if buffer.readableBytes > Self.maxHeadSize {
                     state = .failed
@@ -272,7 +272,8 @@ package struct HTTPRequestParser: Sendable {
 
     /// Best effort, for the answer to a request this parser refused: the method, target and
     /// CORS-relevant headers of the head at the start of `buffer`, read leniently (any line
-    /// break, first 32 KiB), so a 400 or 431 can carry the CORS headers SPEC 3 asks for.
+    /// break, first 32 KiB), so a 400 or 431 can carry the CORS headers every proxy-made response carries
+    /// (docs/DESIGN.md, "Proxy-made responses").
     /// nil when not even a request line can be made out.
     package static func salvageHead(_ buffer: ByteBuffer) -> RequestHead? {
         buffer.withUnsafeReadableBytes { bytes -> RequestHead? in

@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 import Synchronization
 import Upstream
 
-/// SPEC's metrics. Per-route series live in `RouteMetrics`, resolved when a conf is
+/// The Prometheus metrics (names and labels: docs/DESIGN.md, "Metrics"; dashboards depend on
+/// them, so never rename one). Per-route series live in `RouteMetrics`, resolved when a conf is
 /// loaded; the rest are created once per label set and cached.
 package final class ProxyMetrics: Sendable {
     private struct DenialKey: Hashable {
