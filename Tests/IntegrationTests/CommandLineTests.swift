@@ -159,6 +159,31 @@ struct CommandLineTests {
         #expect(workers.values.joined().allSatisfy { $0 == 7 }, "\(threads)")
     }
 
+    /// `cors-proxy VERSION`, exit 0, no conf read: the default conf path does not exist here.
+    @Test func versionPrintsNameAndVersionWithoutAConf() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-\(UUID().uuidString).conf").path
+        for arguments in [["--version"], ["serve", "--version"]] {
+            let r = try run(arguments, environment: ["CORS_PROXY_CONFIG": missing])
+            #expect(r.status == 0, "\(arguments): \(r)")
+            #expect(r.stderr.isEmpty, "\(arguments): \(r.stderr)")
+            #expect(r.stdout.wholeMatch(of: /cors-proxy \d+\.\d+\.\d+\n/) != nil, "\(arguments): \(r.stdout)")
+        }
+    }
+
+    /// `/metrics` says which build is serving, and it is the version `--version` prints.
+    @Test func metricsExportBuildInfo() throws {
+        let printed = try run(["--version"]).stdout
+        let version = String(printed.dropFirst("cors-proxy ".count).dropLast())
+        let upstream = try Upstream()
+        let proxy = try Proxy(conf: standardConf(upstream: upstream.url, admin: true))
+        let admin = try #require(proxy.adminPort)
+        let scrape = try PrometheusScrape(try HTTPClient(port: admin).request("GET", "/metrics").bodyText)
+        #expect(scrape.types["cors_proxy_build_info"] == "gauge")
+        #expect(
+            scrape.samples(named: "cors_proxy_build_info")
+                == [PrometheusSample(name: "cors_proxy_build_info", labels: ["version": version], value: 1)])
+    }
+
     @Test func sighupReloadsValidAndKeepsOldOnInvalid() throws {
         let upstream = try Upstream()
         let conf = standardConf(upstream: upstream.url)
