@@ -36,7 +36,7 @@ release: deps
 run: deps
 	@scripts/run-demo.sh
 
-## Every test: lint, the container checks, unit, integration, browser (what CI runs).
+## Every test: lint, the container and manifest checks, unit, integration, browser (what CI runs).
 # Unit, integration (real sockets, real upstream process), browser (headless Chromium), and the
 # container checks (no Docker engine needed).
 test:
