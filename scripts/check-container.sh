@@ -5,7 +5,10 @@
 #     no shared library beyond what the runtime stage installs (libcurl4 and its
 #     dependencies, on top of Debian's base: libc6, libgcc-s1, libstdc++6, zlib1g);
 #  3. the entrypoint command the image runs works (`cors-proxy serve --help`, and
-#     `check` on the image's default conf).
+#     `check` on the image's default conf);
+#  4. the Kubernetes manifests (deploy/kubernetes) hang together: selectors, ports, the HPA and
+#     the PodDisruptionBudget, the shutdown budget, and the ConfigMap's conf passes `check`
+#     (scripts/check-manifests.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "check-container: FAIL: $*" >&2; exit 1; }
@@ -45,5 +48,15 @@ ldd "$bin" | grep -q "libswiftCore" && fail "the Swift runtime is linked dynamic
 
 # 3. The commands the image runs.
 "$bin" serve --help >/dev/null || fail "cors-proxy serve --help"
+"$bin" --version | grep -Eqx 'cors-proxy [0-9]+\.[0-9]+\.[0-9]+' || fail "cors-proxy --version"
 "$bin" check --config deploy/proxy.container.conf >/dev/null || fail "the image's default conf does not pass check"
+
+# 4. Kubernetes manifests, with the same binary's `check` on the ConfigMap's conf. Any python3
+# with PyYAML will do (Debian's python3-yaml is installed by scripts/ensure-deps.sh test).
+py=""
+for candidate in python3 /usr/bin/python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import yaml' 2>/dev/null; then py=$candidate; break; fi
+done
+[ -n "$py" ] || fail "no python3 with PyYAML to read the Kubernetes manifests (apt-get install python3-yaml)"
+"$py" scripts/check-manifests.py --cors-proxy "$bin" || fail "deploy/kubernetes manifests"
 echo "check-container: ok ($(du -h "$bin" | cut -f1) binary)"

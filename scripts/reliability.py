@@ -213,7 +213,7 @@ def settle_fds(pid, baseline, timeout=30):
     return now
 
 
-# --- the demo upstream's byte pattern and hash (SPEC-independent, from Sources/DemoUpstream) ---
+# --- the demo upstream's byte pattern and hash (from Sources/DemoUpstream) ---
 
 PERIOD = bytes(i % 251 for i in range(251))
 
@@ -232,7 +232,7 @@ def fnv1a64(data):
 
 class Outcome:
     OK = "ok"
-    EXPECTED_FAIL = "expected_fail"  # 502/504 or a closed connection (SPEC 3)
+    EXPECTED_FAIL = "expected_fail"  # 502/504 or a closed connection (docs/DESIGN.md, "Proxy-made responses")
     WRONG = "wrong"  # anything else: a bug
 
 

@@ -44,9 +44,9 @@ package final class CompiledPolicy: Sendable {
     /// Headers of a local 403/404 that adds no CORS header: `Vary: Origin` or nothing.
     let denyHeaders: [HeaderField]
 
-    /// The most `Access-Control-Request-Headers` items a preflight may carry (SPEC 3).
+    /// The most `Access-Control-Request-Headers` items a preflight may carry (docs/DESIGN.md, "Request handling").
     package static let maxRequestHeaderNames = 64
-    /// The largest `Access-Control-Request-Headers` list, in bytes (SPEC 3).
+    /// The largest `Access-Control-Request-Headers` list, in bytes (docs/DESIGN.md, "Request handling").
     package static let maxRequestHeaderBytes = 4096
 
     /// Compiles `settings`; `routePattern` is only used in reason words.
@@ -116,10 +116,10 @@ package final class CompiledPolicy: Sendable {
         case .list(let list):
             exposeField = list.isEmpty ? nil : HeaderField(CORSHeader.exposeHeaders, list.joined(separator: ", "))
         }
-        // Whole seconds, rounded down (SPEC 2: 1500ms sends 1).
+        // Whole seconds, rounded down (docs/CONFIG.md §6: 1500ms sends 1).
         maxAgeField = settings.maxAgeMilliseconds.map { HeaderField(CORSHeader.maxAge, String(max(0, $0) / 1000)) }
         preflightDenyHeaders = [HeaderField(CORSHeader.vary, CORSHeader.preflightVary)]
-        // A 204 carries no Content-Length; a 200 carries `Content-Length: 0` (SPEC 3).
+        // A 204 carries no Content-Length; a 200 carries `Content-Length: 0` (docs/DESIGN.md, "Response headers").
         contentLengthField = settings.preflightStatus == 204 ? nil : HeaderField(CORSHeader.contentLength, "0")
         denyHeaders = variesByOrigin ? [HeaderField(CORSHeader.vary, "Origin")] : []
     }
@@ -138,7 +138,7 @@ package final class CompiledPolicy: Sendable {
         case .crossOrigin(let verdict):
             origin = verdict
         }
-        // OPTIONS without Access-Control-Request-Method is an actual request (SPEC 3).
+        // OPTIONS without Access-Control-Request-Method is an actual request (docs/DESIGN.md, "Request handling").
         if facts.method == "OPTIONS", let requestedMethod = facts.requestMethod {
             return decidePreflight(facts, origin: origin, requestedMethod: requestedMethod)
         }
@@ -194,7 +194,7 @@ package final class CompiledPolicy: Sendable {
     }
 
     private func decidePreflight(_ facts: RequestFacts, origin: OriginVerdict, requestedMethod: String) -> Decision {
-        // A disallowed preflight is always 403, whatever `enforce` says (SPEC 3).
+        // A disallowed preflight is always 403, whatever `enforce` says (docs/CONFIG.md §6).
         let acao: String
         switch origin {
         case .denied(let denial): return .deny(status: 403, headers: preflightDenyHeaders, denial: denial)
@@ -210,7 +210,7 @@ package final class CompiledPolicy: Sendable {
             }
             allowMethods = method
         } else {
-            // Case-sensitive, as methods are (SPEC 2).
+            // Case-sensitive, as methods are (docs/CONFIG.md §6).
             guard methods.contains(method) else {
                 return .deny(status: 403, headers: preflightDenyHeaders, denial: methodDenial(method))
             }
@@ -413,7 +413,7 @@ package final class CompiledPolicy: Sendable {
                     .denied(
                         Denial(.originNotAllowed, "origin \(sent) is not in allow_origin for route \(routePattern)")))
             }
-            // The request's Origin exactly as sent, or `*` (SPEC 3).
+            // The request's Origin exactly as sent, or `*` (docs/DESIGN.md, "Response headers").
             return .crossOrigin(.allowed(sendsStarOrigin ? "*" : sentString))
         }
     }

@@ -91,7 +91,7 @@ extension Decision {
     }
 
     /// The CORS headers a response the proxy makes itself for this request carries
-    /// (502, 504, 413, 400, 431, 501; SPEC 3): what a success would have had, with
+    /// (502, 504, 413, 400, 431, 501; docs/DESIGN.md, "Proxy-made responses"): what a success would have had, with
     /// `Vary: Origin` standing alone since there is no upstream `Vary` to merge into.
     /// Empty unless the request would have been forwarded.
     package var proxyMadeResponseHeaders: [HeaderField] {

@@ -38,7 +38,8 @@ package struct RequestFacts: Sendable {
     }
 }
 
-/// SPEC's stable reason codes; raw values are part of the contract: never rename.
+/// The stable reason codes (docs/DESIGN.md, "Denials"): logs, metrics and `explain` show the raw
+/// values, so they are part of the interface: never rename.
 package enum DenialReason: String, Sendable, Hashable, CaseIterable {
     case originNotAllowed = "origin_not_allowed"
     case malformedOrigin = "malformed_origin"
@@ -72,7 +73,7 @@ package enum Outcome: Sendable, Hashable {
     case passthrough
     case noRoute
 
-    /// SPEC's label value.
+    /// The label value (docs/DESIGN.md, "Metrics"): `reported` covers `enforce off` too.
     package var label: String {
         switch self {
         case .allowed: return "allowed"

@@ -12,7 +12,7 @@ package enum CORSHeader {
     package static let allowPrivateNetwork = "Access-Control-Allow-Private-Network"
     package static let vary = "Vary"
     package static let contentLength = "Content-Length"
-    /// The `Vary` value of every preflight response, allowed or denied (SPEC 3).
+    /// The `Vary` value of every preflight response, allowed or denied (docs/DESIGN.md, "Response headers").
     package static let preflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ProxyServer
 
 /// `cors-proxy`: serve (default), check, explain.
 @main
@@ -6,6 +7,7 @@ struct CORSProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cors-proxy",
         abstract: "A CORS-enforcing reverse proxy.",
+        version: "cors-proxy \(BuildInfo.version)",
         subcommands: [Serve.self, Check.self, Explain.self],
         defaultSubcommand: Serve.self
     )

@@ -9,7 +9,7 @@ struct ConfigOptions: ParsableArguments {
         help: "The conf file (default: $CORS_PROXY_CONFIG, else /etc/cors-proxy/proxy.conf).")
     var config: String?
 
-    /// `--config`, else `$CORS_PROXY_CONFIG`, else `/etc/cors-proxy/proxy.conf` (SPEC 1).
+    /// `--config`, else `$CORS_PROXY_CONFIG`, else `/etc/cors-proxy/proxy.conf` (docs/CONFIG.md, "Path").
     var path: String {
         if let config { return config }
         if let env = ProcessInfo.processInfo.environment["CORS_PROXY_CONFIG"], !env.isEmpty { return env }

@@ -28,7 +28,7 @@ struct ListSpec {
 
 /// The CORS directives written in one block (`cors {}` or a route), with
 /// their locations: effective settings are computed by layering a route over
-/// `cors {}` over the SPEC defaults, and diagnostics point into the layer that
+/// `cors {}` over the built-in defaults (docs/CONFIG.md §6), and diagnostics point into the layer that
 /// wrote the value.
 struct CORSLayer {
     var lists: [ListField: ListSpec] = [:]
@@ -63,7 +63,7 @@ struct CORSLayer {
 }
 
 extension ListSpec {
-    /// `*` anywhere in the list means any (SPEC: `*` beside others is `*` alone).
+    /// `*` anywhere in the list means any (docs/CONFIG.md §6: `*` beside others is `*` alone).
     var tokenList: TokenList { star != nil ? .any : .list(items) }
 
     /// For `allow_headers`, `*` beside names keeps the names: `*` never covers

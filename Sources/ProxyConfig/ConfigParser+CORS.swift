@@ -10,7 +10,7 @@ extension ConfigParser {
         case "allow_origin":
             guard atLeastOne(statement, usage: "allow_origin https://app.example.com") else { return }
             // Repeated lines in one block add up (long lists); the first one in
-            // a route replaces the inherited list (SPEC 2).
+            // a route replaces the inherited list (docs/CONFIG.md §7).
             var spec = layer.lists.removeValue(forKey: .allowOrigin) ?? ListSpec()
             for token in statement.arguments where !token.poisoned {
                 switch OriginEntry.parse(token.text) {
@@ -107,7 +107,7 @@ extension ConfigParser {
     /// The effective settings of the `cors {}` block or of a route, with the
     /// credential conflicts refused and credential risks warned about.
     ///
-    /// Where a `*`-with-credentials error points (SPEC 1 leaves it open): at the
+    /// Where a `*`-with-credentials error points (docs/CONFIG.md §9, "CORS directives"): at the
     /// `*` when the block being checked wrote the `*` list itself (or when
     /// checking `cors {}`); at the route's own `allow_credentials` when the
     /// route turned credentials on over a `*` inherited from `cors {}`. When a

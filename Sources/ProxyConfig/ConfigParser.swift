@@ -99,7 +99,7 @@ struct ConfigParser {
     }
 
     /// Reads arguments up to `;`, newline, `{`, `}` or the end. A newline ends
-    /// the directive (SPEC 2), so a block's `{` must be on the directive's line.
+    /// the directive (docs/CONFIG.md §1), so a block's `{` must be on the directive's line.
     private mutating func readStatement(name: Token) -> Statement {
         var arguments: [Token] = []
         while true {
@@ -231,7 +231,7 @@ struct ConfigParser {
     }
 
     /// Exactly `count` arguments: a missing one is reported at the directive
-    /// name, an extra one at the first extra argument (SPEC 1).
+    /// name, an extra one at the first extra argument (the token a user must remove).
     mutating func arity(_ statement: Statement, _ count: Int, usage: String) -> Bool {
         if statement.arguments.count < count {
             sink.error(

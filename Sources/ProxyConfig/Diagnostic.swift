@@ -9,7 +9,7 @@ package struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     package var file: String
     /// 1-based line.
     package var line: Int
-    /// 1-based column, counted in Characters (SPEC 1).
+    /// 1-based column, counted in Characters, so a tab or an `é` is one column (docs/CONFIG.md, "Diagnostics").
     package var column: Int
     /// Error or warning.
     package var severity: Severity

@@ -53,7 +53,7 @@ package struct Route: Sendable, Hashable {
         }
     }
 
-    /// The path to request upstream (SPEC "Forwarded URL"): base path, then the
+    /// The path to request upstream (docs/CONFIG.md §5, "Forwarded URL"): base path, then the
     /// request path with `strip_prefix` removed when it matches (`/` if nothing
     /// is left). The caller prepends `upstream.urlPrefix`'s scheme and authority
     /// as it needs and appends `?query`.
@@ -71,7 +71,7 @@ package struct Route: Sendable, Hashable {
     }
 }
 
-/// SPEC 2 prefix rule: a prefix ending in `/` matches what starts with it; one
+/// The prefix rule (docs/CONFIG.md §5, "Matching"): a prefix ending in `/` matches what starts with it; one
 /// without (`/api`) matches itself and what continues with `/`, never `/apiary`.
 /// Compared as bytes: no decoding, no Unicode equivalence.
 @inline(__always)

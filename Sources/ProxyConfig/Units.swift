@@ -1,4 +1,4 @@
-/// Conf value syntax: durations, sizes and switches (SPEC 2, lexical rules).
+/// Conf value syntax: durations, sizes and switches (docs/CONFIG.md §2, "Value types").
 enum Units {
     /// `250ms`, `30s`, `5m`, `1h`, or a bare integer of seconds, in milliseconds.
     static func milliseconds(_ text: String) -> Result<Int64, ValueError> {

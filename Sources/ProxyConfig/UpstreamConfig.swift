@@ -106,7 +106,7 @@ package struct UpstreamConfig: Sendable, Hashable {
             port = value
         }
         var path = rest[pathStart...]
-        // SPEC "Forwarded URL": the base path without a trailing '/'.
+        // docs/CONFIG.md §5, "Forwarded URL": the base path without a trailing '/'.
         while path.hasSuffix("/") { path = path.dropLast() }
         return .success(
             UpstreamConfig(name: name, scheme: scheme, host: host.lowercased(), port: port, basePath: String(path)))

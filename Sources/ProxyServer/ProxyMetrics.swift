@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 import Synchronization
 import Upstream
 
-/// SPEC's metrics. Per-route series live in `RouteMetrics`, resolved when a conf is
+/// The Prometheus metrics (names and labels: docs/DESIGN.md, "Metrics"; dashboards depend on
+/// them, so never rename one). Per-route series live in `RouteMetrics`, resolved when a conf is
 /// loaded; the rest are created once per label set and cached.
 package final class ProxyMetrics: Sendable {
     private struct DenialKey: Hashable {
@@ -31,6 +32,9 @@ package final class ProxyMetrics: Sendable {
         self.reloadsOK = Counter(label: "cors_proxy_reloads_total", dimensions: [("outcome", "ok")], factory: factory)
         self.reloadsFailed = Counter(
             label: "cors_proxy_reloads_total", dimensions: [("outcome", "error")], factory: factory)
+        // The usual `_info` pattern: a gauge that is always 1, so a query can join on or group by
+        // `version` (which build is running where, during a rollout).
+        Meter(label: "cors_proxy_build_info", dimensions: [("version", BuildInfo.version)], factory: factory).set(1)
     }
 
     /// A route's request counters and duration timer. Built with the conf, so the request

@@ -35,7 +35,7 @@ package final class ServingRoute: Sendable {
         self.upstreamOrigin = "\(route.upstream.scheme.rawValue)://\(route.upstream.authority)"
     }
 
-    /// The URL sent upstream (SPEC 2, "Forwarded URL"), the query as received.
+    /// The URL sent upstream (docs/CONFIG.md §5, "Forwarded URL"), the query as received.
     package func upstreamURL(path: Substring, query: Substring) -> String {
         upstreamOrigin + route.forwardPath(path: path) + query
     }

@@ -9,7 +9,7 @@ func entries(_ texts: String...) -> [OriginEntry] {
     texts.compactMap { try? OriginEntry.parse($0).get() }
 }
 
-/// The conf of SPEC 2's `/api/` route: listed origin and wildcard, credentials on.
+/// The reference conf's `/api/` route (docs/CONFIG.md, top): listed origin and wildcard, credentials on.
 let apiSettings: CORSSettings = {
     var s = CORSSettings()
     s.allowOrigin = entries("https://app.example.com", "https://*.example.com")
@@ -87,7 +87,7 @@ func denied(_ reason: DenialReason, _ detail: String, preflight: Bool = false) -
     .deny(status: 403, headers: [preflight ? preflightVary : vary], denial: Denial(reason, detail))
 }
 
-// MARK: - SPEC 3, one case per row or rule
+// MARK: - docs/DESIGN.md "Request handling", one case per row or rule
 
 @Test(arguments: [
     // no Origin, or same-origin
@@ -381,7 +381,7 @@ func denied(_ reason: DenialReason, _ detail: String, preflight: Bool = false) -
                 preflightVary,
             ])),
 ])
-func specRow(_ c: Case) {
+func requestTableRow(_ c: Case) {
     let policy = CompiledPolicy(settings: c.settings, routePattern: "/api/")
     let decision = policy.decide(c.facts, selfOrigins: c.selfOrigins)
     #expect(decision == c.expected)

@@ -159,6 +159,43 @@ struct CommandLineTests {
         #expect(workers.values.joined().allSatisfy { $0 == 7 }, "\(threads)")
     }
 
+    /// `cors-proxy VERSION`, exit 0, no conf read: the default conf path does not exist here.
+    @Test func versionPrintsNameAndVersionWithoutAConf() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-\(UUID().uuidString).conf").path
+        for arguments in [["--version"], ["serve", "--version"]] {
+            let r = try run(arguments, environment: ["CORS_PROXY_CONFIG": missing])
+            #expect(r.status == 0, "\(arguments): \(r)")
+            #expect(r.stderr.isEmpty, "\(arguments): \(r.stderr)")
+            #expect(r.stdout.wholeMatch(of: /cors-proxy \d+\.\d+\.\d+\n/) != nil, "\(arguments): \(r.stdout)")
+        }
+    }
+
+    /// The newest release in CHANGELOG.md is the version the binary reports, so a release bumps both.
+    @Test func changelogNamesTheVersionTheBinaryReports() throws {
+        let changelog = try String(
+            contentsOf: URL(fileURLWithPath: examplePath).deletingLastPathComponent().appendingPathComponent(
+                "CHANGELOG.md"), encoding: .utf8)
+        let releases = changelog.split(separator: "\n").compactMap {
+            $0.wholeMatch(of: /## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}/)?.output.1
+        }
+        let newest = try #require(releases.first)
+        #expect(try run(["--version"]).stdout == "cors-proxy \(newest)\n")
+    }
+
+    /// `/metrics` says which build is serving, and it is the version `--version` prints.
+    @Test func metricsExportBuildInfo() throws {
+        let printed = try run(["--version"]).stdout
+        let version = String(printed.dropFirst("cors-proxy ".count).dropLast())
+        let upstream = try Upstream()
+        let proxy = try Proxy(conf: standardConf(upstream: upstream.url, admin: true))
+        let admin = try #require(proxy.adminPort)
+        let scrape = try PrometheusScrape(try HTTPClient(port: admin).request("GET", "/metrics").bodyText)
+        #expect(scrape.types["cors_proxy_build_info"] == "gauge")
+        #expect(
+            scrape.samples(named: "cors_proxy_build_info")
+                == [PrometheusSample(name: "cors_proxy_build_info", labels: ["version": version], value: 1)])
+    }
+
     @Test func sighupReloadsValidAndKeepsOldOnInvalid() throws {
         let upstream = try Upstream()
         let conf = standardConf(upstream: upstream.url)
@@ -177,6 +214,43 @@ struct CommandLineTests {
         proxy.process.signal(SIGHUP)
         try proxy.process.waitForLine("reload refused") { $0.contains("reload refused") }
         #expect(try proxy.client().request("GET", "/api/items", headers: evil).status == 200)
+    }
+
+    /// Regexes the pre-release dialect accepted and the linear-time engine refuses (CHANGELOG.md,
+    /// 1.0.0 "Changed"): `check` fails, and a SIGHUP reload with one is refused, counted, and the
+    /// old conf keeps serving.
+    @Test(arguments: [
+        #"~^https://\bapp\.example\.com$"#,  // word boundary
+        #"~^https://(?=app)[a-z]+\.example\.com$"#,  // lookahead
+        #"~^https://[a-z]+(?<!evil)\.example\.com$"#,  // negative lookbehind
+        #"~^https://([a-z])\1\.example\.com$"#,  // back-reference
+        #"~^https://[a-z]++\.example\.com$"#,  // possessive quantifier
+        #"~^https://a{1, 2}\.example\.com$"#,  // a space in a repeat count
+    ])
+    func regexOutsideTheLinearDialectIsRefusedAtLoadAndOnReload(_ regex: String) throws {
+        let upstream = try Upstream()
+        let conf = standardConf(upstream: upstream.url, admin: true)
+        let withRegex = standardConf(
+            upstream: upstream.url, extra: "route /x/ { upstream api; allow_origin \"\(regex)\" }", admin: true)
+
+        let check = try run(["check", "--config", try writeConf(withRegex)])
+        #expect(check.status == 1)
+        #expect(check.stderr.contains("invalid regular expression"), "\(check.stderr)")
+
+        let proxy = try Proxy(conf: conf)
+        try proxy.rewrite(conf: withRegex)
+        proxy.process.signal(SIGHUP)
+        try proxy.process.waitForLine("reload refused") { $0.contains("reload refused") }
+        let app = [("Origin", "https://app.example.com")]
+        #expect(try proxy.client().request("GET", "/api/items", headers: app).status == 200)
+        #expect(try proxy.client().request("GET", "/x/items", headers: app).status == 404)  // not installed
+        let admin = try #require(proxy.adminPort)
+        let scrape = try PrometheusScrape(try HTTPClient(port: admin).request("GET", "/metrics").bodyText)
+        let reloads = Dictionary(
+            uniqueKeysWithValues: scrape.samples(named: "cors_proxy_reloads_total").map {
+                ($0.labels["outcome"] ?? "?", $0.value)
+            })
+        #expect(reloads == ["ok": 0, "error": 1])
     }
 
     @Test func sigtermDrainsInFlightRequests() throws {

@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-/// SPEC 3 "Request limits" under hostile input, against the running proxy (issue 6).
+/// docs/DESIGN.md "Request limits" under hostile input, against the running proxy (issue 6).
 ///
 /// A seeded generator makes malformed, truncated, oversized and odd request heads and bodies;
 /// each goes out on a fresh connection. The answer must be a clean 400/413/431 (or a valid
@@ -127,7 +127,7 @@ final class HTTPFuzzTests {
                 break
             }
         }
-        // A refusal closes the connection (SPEC 3).
+        // A refusal closes the connection (docs/DESIGN.md, "Request limits").
         if proxyRefused, let last = statuses.last {
             var gone = false
             for _ in 0..<5 where !gone { gone = client.waitForClose() }

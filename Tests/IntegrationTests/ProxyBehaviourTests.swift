@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// SPEC 3 end to end: a real upstream process, the real binary, raw sockets.
+/// docs/DESIGN.md "Request handling" end to end: a real upstream process, the real binary, raw sockets.
 @Suite(.serialized)
 final class ProxyBehaviourTests {
     let upstream: Upstream

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Request smuggling (SPEC 3, request limits: "no request can hide inside another on the way
+/// Request smuggling (docs/DESIGN.md, "Request limits": "no request can hide inside another on the way
 /// upstream"). Each payload goes out on a fresh connection, then two plain requests follow on
 /// another one (they reuse the proxy's pooled upstream connection, where a desync would show).
 /// The upstream's `/__requests` log must hold at most as many requests as the client sent

@@ -30,8 +30,8 @@ import Testing
         #expect(config.checkTable() == (try fixture("valid-full.check.txt")))
     }
 
-    @Test func checkTableOfTheSpecExample() throws {
-        let config = try #require(loadConf(specExample).configuration)
+    @Test func checkTableOfTheReferenceConf() throws {
+        let config = try #require(loadConf(referenceConf).configuration)
         let expected = """
             listen         0.0.0.0:8080
             admin          127.0.0.1:9901

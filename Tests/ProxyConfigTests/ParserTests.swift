@@ -3,9 +3,9 @@ import Testing
 
 @testable import ProxyConfig
 
-@Suite struct SpecExampleTests {
+@Suite struct ReferenceConfTests {
     @Test func loadsWithDefaultURL() throws {
-        let result = loadConf(specExample)
+        let result = loadConf(referenceConf)
         #expect(result.diagnostics.map(\.description) == [])
         let config = try #require(result.configuration)
         #expect(config.listen == [ListenAddress(host: "0.0.0.0", port: 8080)])
@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func loadsWithURLFromEnvironment() throws {
-        let result = loadConf(specExample, env: ["API_URL": "https://backend.internal:8443/v1/"])
+        let result = loadConf(referenceConf, env: ["API_URL": "https://backend.internal:8443/v1/"])
         #expect(result.diagnostics.isEmpty)
         let api = try #require(result.configuration?.upstreams["api"])
         #expect(api.scheme == .https)

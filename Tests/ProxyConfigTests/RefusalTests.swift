@@ -18,7 +18,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
     }
 }
 
-/// Every refusal of SPEC 2 "Refused at load time", as exact golden lines.
+/// Every refusal of docs/CONFIG.md §9, as exact golden lines.
 /// `head` is lines 1-2 (listen, upstream api), so cases start on line 3.
 @Suite struct RefusalTests {
     static let cases: [Golden] = [
@@ -463,7 +463,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
         #expect((result.configuration == nil) == hasErrors)
     }
 
-    /// Columns are Characters, not bytes or scalars (SPEC 1).
+    /// Columns are Characters, not bytes or scalars (docs/CONFIG.md, "Diagnostics").
     @Test(arguments: [
         ("route /日本/ { upstream nope }\n", 23),
         ("route /cafe\u{301}/ { upstream nope }\n", 25),  // e + combining accent: one Character

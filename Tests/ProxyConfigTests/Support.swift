@@ -21,8 +21,8 @@ func fixture(_ name: String) throws -> String {
     return try String(contentsOf: url, encoding: .utf8)
 }
 
-/// SPEC §2's example conf, verbatim.
-let specExample = """
+/// The reference conf (the README's "The conf file" example, written out in full), verbatim.
+let referenceConf = """
     # proxy.conf
     listen 0.0.0.0:8080
     admin  127.0.0.1:9901            # optional: /healthz /readyz /metrics

@@ -2,7 +2,7 @@ import Testing
 
 @testable import ProxyConfig
 
-/// Every warning of SPEC 2 "Warned about": the conf still loads.
+/// Every warning of docs/CONFIG.md §10: the conf still loads.
 @Suite struct WarningTests {
     static let cases: [Golden] = [
         Golden(

@@ -104,49 +104,156 @@ struct HTTPRequestParserTests {
     struct Bad: CustomTestStringConvertible, Sendable {
         var name: String
         var text: String
-        var status: Int
+        var reason: HTTPParseError
         var testDescription: String { name }
     }
 
-    @Test(arguments: [
-        Bad(
-            name: "CL with TE",
-            text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400),
-        Bad(
-            name: "two different CL",
-            text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", status: 400),
-        Bad(name: "CL list differing", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n", status: 400),
-        Bad(name: "negative CL", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", status: 400),
-        Bad(
-            name: "TE not chunked last", text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-            status: 400),
-        Bad(name: "obs-fold", text: "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  b\r\n\r\n", status: 400),
-        Bad(name: "bare LF", text: "GET / HTTP/1.1\nHost: h\r\n\r\n", status: 400),
-        Bad(name: "bare CR", text: "GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", status: 400),
-        Bad(name: "NUL in value", text: "GET / HTTP/1.1\r\nHost: h\r\nX: a\u{0}b\r\n\r\n", status: 400),
-        Bad(name: "space before colon", text: "GET / HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n", status: 400),
-        Bad(name: "no Host", text: "GET / HTTP/1.1\r\nX: y\r\n\r\n", status: 400),
-        Bad(name: "two Hosts", text: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", status: 400),
-        Bad(name: "bad method", text: "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", status: 400),
-        Bad(name: "HTTP/2 line", text: "GET / HTTP/2.0\r\nHost: h\r\n\r\n", status: 400),
-        Bad(name: "absolute form", text: "GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", status: 400),
-        Bad(
-            name: "huge chunk size",
-            text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", status: 400),
-        Bad(
-            name: "chunk without CRLF",
-            text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n", status: 400),
+    static let chunkedHead = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    /// One case (or more) per rule; each says which rule must fire.
+    static let badRequests: [Bad] = [
+        // Sizes
         Bad(
             name: "head over 32 KiB",
             text: "GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "a", count: 33 * 1024) + "\r\n\r\n",
-            status: 431),
+            reason: .headTooLarge),
         Bad(
             name: "unterminated head over 32 KiB",
-            text: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 40 * 1024), status: 431),
-    ])
+            text: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 40 * 1024), reason: .headTooLarge),
+        Bad(
+            name: "trailer line over 32 KiB",
+            text: chunkedHead + "0\r\nX-T: " + String(repeating: "a", count: 33 * 1024), reason: .trailerLineTooLarge),
+        // Line breaks and bytes
+        Bad(name: "bare LF", text: "GET / HTTP/1.1\nHost: h\r\n\r\n", reason: .bareLF),
+        Bad(name: "bare LF in an unfinished head", text: "GET / HTTP/1.1\r\nHost: h\nX: y", reason: .bareLF),
+        Bad(name: "bare CR", text: "GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", reason: .bareCR),
+        Bad(name: "bare CR in an unfinished head", text: "GET / HTTP/1.1\r\nHost: h\rX: y", reason: .bareCR),
+        Bad(name: "NUL in value", text: "GET / HTTP/1.1\r\nHost: h\r\nX: a\u{0}b\r\n\r\n", reason: .controlByte),
+        Bad(name: "DEL in value", text: "GET / HTTP/1.1\r\nHost: h\r\nX: a\u{7F}b\r\n\r\n", reason: .controlByte),
+        Bad(name: "ESC in the target", text: "GET /\u{1B} HTTP/1.1\r\nHost: h\r\n\r\n", reason: .controlByte),
+        Bad(name: "only blank lines", text: "\r\n\r\n", reason: .emptyRequest),
+        // Request line
+        Bad(name: "no target", text: "GET\r\nHost: h\r\n\r\n", reason: .malformedRequestLine),
+        Bad(name: "no version", text: "GET /\r\nHost: h\r\n\r\n", reason: .malformedRequestLine),
+        Bad(name: "two spaces", text: "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", reason: .malformedRequestLine),
+        Bad(name: "bad method", text: "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", reason: .invalidMethod),
+        Bad(name: "non-ASCII target", text: "GET /caf\u{E9} HTTP/1.1\r\nHost: h\r\n\r\n", reason: .invalidTarget),
+        Bad(name: "absolute form", text: "GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", reason: .targetNotOriginForm),
+        Bad(name: "asterisk form", text: "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", reason: .targetNotOriginForm),
+        Bad(name: "HTTP/2 line", text: "GET / HTTP/2.0\r\nHost: h\r\n\r\n", reason: .unsupportedVersion),
+        Bad(name: "HTTP/1.2", text: "GET / HTTP/1.2\r\nHost: h\r\n\r\n", reason: .unsupportedVersion),
+        Bad(name: "lowercase version", text: "GET / http/1.1\r\nHost: h\r\n\r\n", reason: .unsupportedVersion),
+        // Header lines
+        Bad(name: "obs-fold", text: "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  b\r\n\r\n", reason: .obsFold),
+        Bad(name: "obs-fold with a tab", text: "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n\tb\r\n\r\n", reason: .obsFold),
+        Bad(
+            name: "space before colon", text: "GET / HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n",
+            reason: .invalidHeaderName),
+        Bad(
+            name: "no colon", text: "GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", reason: .headerWithoutColon),
+        Bad(name: "empty name", text: "GET / HTTP/1.1\r\nHost: h\r\n: v\r\n\r\n", reason: .headerWithoutColon),
+        Bad(name: "no Host", text: "GET / HTTP/1.1\r\nX: y\r\n\r\n", reason: .missingHost),
+        Bad(name: "two Hosts", text: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", reason: .duplicateHost),
+        Bad(
+            name: "two Hosts, other case", text: "GET / HTTP/1.1\r\nHost: a\r\nhOST: a\r\n\r\n", reason: .duplicateHost),
+        // Framing
+        Bad(
+            name: "negative CL", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+            reason: .invalidContentLength),
+        Bad(
+            name: "CL not a number", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5x\r\n\r\n",
+            reason: .invalidContentLength),
+        Bad(
+            name: "empty CL", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n",
+            reason: .invalidContentLength),
+        Bad(
+            name: "CL of 19 digits",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000000000000000\r\n\r\n",
+            reason: .invalidContentLength),
+        Bad(
+            name: "two different CL",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            reason: .conflictingContentLength),
+        Bad(
+            name: "CL list differing", text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n",
+            reason: .conflictingContentLength),
+        Bad(
+            name: "CL with TE",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            reason: .contentLengthWithTransferEncoding),
+        Bad(
+            name: "TE before CL",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            reason: .contentLengthWithTransferEncoding),
+        Bad(
+            name: "TE not chunked last",
+            text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            reason: .transferEncodingNotChunked),
+        Bad(
+            name: "TE gzip only", text: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
+            reason: .transferEncodingNotChunked),
+        Bad(
+            name: "TE in HTTP/1.0", text: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            reason: .transferEncodingInHTTP10),
+        // Chunked bodies
+        Bad(name: "chunk size not hex", text: chunkedHead + "zz\r\n", reason: .invalidChunkSize),
+        Bad(name: "junk after the chunk size", text: chunkedHead + "5 x\r\nhello\r\n", reason: .invalidChunkSize),
+        Bad(name: "huge chunk size", text: chunkedHead + "ffffffffffffffffff\r\n", reason: .chunkSizeTooLarge),
+        Bad(
+            name: "chunk size line over 4 KiB", text: chunkedHead + "5;" + String(repeating: "a", count: 5000),
+            reason: .chunkSizeLineTooLong),
+        Bad(
+            name: "control byte in a chunk extension", text: chunkedHead + "5;a\u{1}b\r\nhello\r\n",
+            reason: .invalidChunkExtension),
+        Bad(name: "chunk without CRLF", text: chunkedHead + "2\r\nabX\r\n", reason: .chunkDataWithoutCRLF),
+        Bad(
+            name: "control byte in a trailer", text: chunkedHead + "0\r\nX-T: a\u{1}b\r\n\r\n",
+            reason: .controlByteInTrailer),
+    ]
+
+    @Test(arguments: badRequests)
     func malformedRequestsAreRefused(_ bad: Bad) {
         let (_, error) = parse(bad.text)
-        #expect(error?.status == bad.status, "\(bad.name)")
+        #expect(error == bad.reason, "\(bad.name): \(error.map { "\($0)" } ?? "accepted")")
+    }
+
+    /// The rule that fires does not depend on how the bytes arrive (the early bare-CR/LF check
+    /// on an unfinished head agrees with the check on a complete one).
+    @Test(arguments: badRequests)
+    func theSameRuleFiresWhenFedInSmallPieces(_ bad: Bad) {
+        let (_, error) = parse(bad.text, chunkSize: bad.text.utf8.count < 8192 ? 1 : 997)
+        #expect(error == bad.reason, "\(bad.name): \(error.map { "\($0)" } ?? "accepted")")
+    }
+
+    @Test func everyRuleIsCovered() {
+        let covered = Set(Self.badRequests.map(\.reason)).union([.alreadyFailed])
+        #expect(Set(HTTPParseError.allCases).subtracting(covered).isEmpty)
+    }
+
+    /// 431 only for the two size limits; every other refusal is 400. Each rule has its own words.
+    @Test func statusAndDetail() {
+        for reason in HTTPParseError.allCases {
+            let sizeLimit = reason == .headTooLarge || reason == .trailerLineTooLarge
+            #expect(reason.status == (sizeLimit ? 431 : 400), "\(reason)")
+            #expect(!reason.detail.isEmpty)
+        }
+        #expect(Set(HTTPParseError.allCases.map(\.detail)).count == HTTPParseError.allCases.count)
+    }
+
+    /// After a refusal the parser refuses everything, whether it failed in the head or in a body.
+    @Test(arguments: ["GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", chunkedHead + "zz\r\n"])
+    func aFailedParserStaysFailed(_ text: String) {
+        var parser = HTTPRequestParser()
+        var buffer = ByteBuffer(string: text)
+        var refused = false
+        do {
+            while try parser.next(&buffer) != nil {}
+        } catch {
+            refused = true
+        }
+        #expect(refused)
+        var next = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(throws: HTTPParseError.alreadyFailed) { try parser.next(&next) }
     }
 
     @Test func sameContentLengthTwiceIsAccepted() {

@@ -2,7 +2,7 @@ import CORSPolicy
 import HeaderFields
 import Upstream
 
-/// Header rewriting between the client and the upstream (SPEC 3, "Forwarding").
+/// Header rewriting between the client and the upstream (docs/DESIGN.md, "Forwarding").
 package enum HeaderRewriting {
     /// What rewriting needs to know about a header name, found without allocating
     /// (this runs for every header of every request and response).

@@ -35,29 +35,90 @@ package enum BodyFraming: Sendable, Equatable {
     case chunked
 }
 
-/// Why a request is refused before it is understood; `status` is what the client gets.
-package enum HTTPParseError: Error, Sendable, Equatable {
+/// Why a request is refused before it is understood: one case per rule, so a test (or a
+/// log reader) can tell which one fired. `status` is what the client gets, `detail` the words.
+package enum HTTPParseError: Error, Sendable, Equatable, CaseIterable {
+    // Head size
     case headTooLarge
-    case malformed(String)
+    case trailerLineTooLarge
+    // Line breaks and bytes
+    case bareCR
+    case bareLF
+    case controlByte
+    case emptyRequest
+    // Request line
+    case malformedRequestLine
+    case invalidMethod
+    case invalidTarget
+    case targetNotOriginForm
+    case unsupportedVersion
+    // Header lines
+    case obsFold
+    case invalidHeaderName
+    case headerWithoutColon
+    case duplicateHost
+    case missingHost
+    // Framing
+    case invalidContentLength
+    case conflictingContentLength
+    case contentLengthWithTransferEncoding
+    case transferEncodingNotChunked
+    case transferEncodingInHTTP10
+    // Chunked body
+    case invalidChunkSize
+    case chunkSizeTooLarge
+    case chunkSizeLineTooLong
+    case invalidChunkExtension
+    case chunkDataWithoutCRLF
+    case controlByteInTrailer
+    /// `next` after an earlier refusal: the connection is being closed.
+    case alreadyFailed
 
+    /// 431 when the head, or one trailer line (trailers are header fields too), is over 32 KiB; 400 otherwise.
     package var status: Int {
         switch self {
-        case .headTooLarge: return 431
-        case .malformed: return 400
+        case .headTooLarge, .trailerLineTooLarge: return 431
+        default: return 400
         }
     }
 
     package var detail: String {
         switch self {
         case .headTooLarge: return "request head larger than 32 KiB"
-        case .malformed(let why): return why
+        case .trailerLineTooLarge: return "trailer line larger than 32 KiB"
+        case .bareCR: return "bare CR in the request head"
+        case .bareLF: return "bare LF in the request head"
+        case .controlByte: return "control byte in the request head"
+        case .emptyRequest: return "empty request"
+        case .malformedRequestLine: return "malformed request line"
+        case .invalidMethod: return "malformed method"
+        case .invalidTarget: return "malformed request target"
+        case .targetNotOriginForm: return "request target must start with '/'"
+        case .unsupportedVersion: return "unsupported HTTP version"
+        case .obsFold: return "obs-fold (a header line starting with whitespace)"
+        case .invalidHeaderName: return "malformed header name"
+        case .headerWithoutColon: return "header line without ':'"
+        case .duplicateHost: return "more than one Host header"
+        case .missingHost: return "HTTP/1.1 request without Host"
+        case .invalidContentLength: return "invalid Content-Length"
+        case .conflictingContentLength: return "two different Content-Length values"
+        case .contentLengthWithTransferEncoding: return "Content-Length together with Transfer-Encoding"
+        case .transferEncodingNotChunked: return "Transfer-Encoding whose last coding is not chunked"
+        case .transferEncodingInHTTP10: return "Transfer-Encoding in an HTTP/1.0 request"
+        case .invalidChunkSize: return "invalid chunk size"
+        case .chunkSizeTooLarge: return "chunk size too large"
+        case .chunkSizeLineTooLong: return "chunk size line too long"
+        case .invalidChunkExtension: return "invalid chunk extension"
+        case .chunkDataWithoutCRLF: return "chunk data not followed by CRLF"
+        case .controlByteInTrailer: return "control byte in a trailer"
+        case .alreadyFailed: return "connection already failed"
         }
     }
 }
 
 /// A strict, incremental HTTP/1.1 request parser.
 ///
-/// Strict on purpose (SPEC 3, request limits): every ambiguity that could let a
+/// Strict on purpose (docs/DESIGN.md, "Request limits"): every ambiguity that could let a
 /// second request hide inside the first on its way upstream — bare CR or LF,
 /// obs-fold, control bytes, Content-Length with Transfer-Encoding, conflicting
 /// lengths — is a 400, not a guess. Body parts are slices of the input buffer.
@@ -96,14 +157,14 @@ package struct HTTPRequestParser: Sendable {
     package mutating func next(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> Part? {
         switch state {
         case .failed:
-            throw .malformed("connection already failed")
+            throw .alreadyFailed
         case .head(let scanned):
             guard let headEnd = findHeadEnd(buffer, from: scanned) else {
                 // An incomplete head that already holds a bare LF or CR can never become
                 // valid: refuse it now rather than wait for a CRLFCRLF that may not come.
-                if hasBareLineBreak(buffer, from: max(0, scanned - 1)) {
+                if let bare = bareLineBreak(buffer, from: max(0, scanned - 1)) {
                     state = .failed
-                    throw .malformed("bare CR or LF in the request head")
+                    throw bare
                 }
                 if buffer.readableBytes > Self.maxHeadSize {
                     state = .failed
@@ -145,12 +206,18 @@ package struct HTTPRequestParser: Sendable {
             guard let lineEnd = findCRLF(buffer, from: 0, limit: 4096) else {
                 if buffer.readableBytes > 4096 {
                     state = .failed
-                    throw .malformed("chunk size line too long")
+                    throw .chunkSizeLineTooLong
                 }
                 return nil
             }
-            let size = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParseError) in
-                try Self.parseChunkSize(UnsafeRawBufferPointer(rebasing: bytes[0..<lineEnd]))
+            let size: Int64
+            do {
+                size = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParseError) in
+                    try Self.parseChunkSize(UnsafeRawBufferPointer(rebasing: bytes[0..<lineEnd]))
+                }
+            } catch {
+                state = .failed
+                throw error
             }
             buffer.moveReaderIndex(forwardBy: lineEnd + 2)
             state = size == 0 ? .trailers(scanned: 0) : .chunkData(remaining: size)
@@ -166,16 +233,16 @@ package struct HTTPRequestParser: Sendable {
             guard buffer.readableBytes >= 2 else { return nil }
             guard buffer.readInteger(as: UInt16.self) == 0x0D0A else {
                 state = .failed
-                throw .malformed("chunk data not followed by CRLF")
+                throw .chunkDataWithoutCRLF
             }
             state = .chunkSize
             return try next(&buffer)
         case .trailers:
-            // Trailers are read and dropped (SPEC 3: `Trailer` is hop-by-hop).
+            // Trailers are read and dropped: `Trailer` is hop-by-hop, so they are never forwarded.
             guard let lineEnd = findCRLF(buffer, from: 0, limit: Self.maxHeadSize) else {
                 if buffer.readableBytes > Self.maxHeadSize {
                     state = .failed
-                    throw .headTooLarge
+                    throw .trailerLineTooLarge
                 }
                 return nil
             }
@@ -184,10 +251,12 @@ package struct HTTPRequestParser: Sendable {
                 state = .head(scanned: 0)
                 return .end
             }
-            try line.withUnsafeReadableBytes { bytes throws(HTTPParseError) in
-                for b in bytes[0..<lineEnd] where b == 0x0D || b == 0x0A || (b < 0x20 && b != 0x09) || b == 0x7F {
-                    throw .malformed("control byte in a trailer")
-                }
+            let clean = line.withUnsafeReadableBytes { bytes in
+                !bytes[0..<lineEnd].contains { b in b == 0x0D || b == 0x0A || (b < 0x20 && b != 0x09) || b == 0x7F }
+            }
+            guard clean else {
+                state = .failed
+                throw .controlByteInTrailer
             }
             return try next(&buffer)
         }
@@ -203,7 +272,8 @@ package struct HTTPRequestParser: Sendable {
 
     /// Best effort, for the answer to a request this parser refused: the method, target and
     /// CORS-relevant headers of the head at the start of `buffer`, read leniently (any line
-    /// break, first 32 KiB), so a 400 or 431 can carry the CORS headers SPEC 3 asks for.
+    /// break, first 32 KiB), so a 400 or 431 can carry the CORS headers every proxy-made response carries
+    /// (docs/DESIGN.md, "Proxy-made responses").
     /// nil when not even a request line can be made out.
     package static func salvageHead(_ buffer: ByteBuffer) -> RequestHead? {
         buffer.withUnsafeReadableBytes { bytes -> RequestHead? in
@@ -273,18 +343,18 @@ package struct HTTPRequestParser: Sendable {
         }
     }
 
-    /// A LF not preceded by CR, or a CR followed by something other than LF.
-    private func hasBareLineBreak(_ buffer: ByteBuffer, from: Int) -> Bool {
-        buffer.withUnsafeReadableBytes { bytes -> Bool in
+    /// `.bareLF` for a LF not preceded by CR, `.bareCR` for a CR followed by something other than LF.
+    private func bareLineBreak(_ buffer: ByteBuffer, from: Int) -> HTTPParseError? {
+        buffer.withUnsafeReadableBytes { bytes -> HTTPParseError? in
             let count = min(bytes.count, Self.maxHeadSize + 4)
             var i = from
             while i < count {
                 let b = bytes[i]
-                if b == 0x0A && (i == 0 || bytes[i - 1] != 0x0D) { return true }
-                if b == 0x0D && i + 1 < count && bytes[i + 1] != 0x0A { return true }
+                if b == 0x0A && (i == 0 || bytes[i - 1] != 0x0D) { return .bareLF }
+                if b == 0x0D && i + 1 < count && bytes[i + 1] != 0x0A { return .bareCR }
                 i += 1
             }
-            return false
+            return nil
         }
     }
 
@@ -305,7 +375,7 @@ package struct HTTPRequestParser: Sendable {
         var start = 0
         while start + 1 < bytes.count, bytes[start] == 0x0D, bytes[start + 1] == 0x0A { start += 2 }
         let end = bytes.count - 2  // points at the final CRLF
-        guard start < end else { throw .malformed("empty request") }
+        guard start < end else { throw .emptyRequest }
 
         // Every line ends in CRLF; any other CR or LF, NUL or control byte is refused.
         var lineStart = start
@@ -315,38 +385,38 @@ package struct HTTPRequestParser: Sendable {
         while i < end {
             let b = bytes[i]
             if b == 0x0D {
-                guard i + 1 < bytes.count, bytes[i + 1] == 0x0A else { throw .malformed("bare CR in the request head") }
+                guard i + 1 < bytes.count, bytes[i + 1] == 0x0A else { throw .bareCR }
                 lines.append(lineStart..<i)
                 i += 2
                 lineStart = i
                 continue
             }
-            if b == 0x0A { throw .malformed("bare LF in the request head") }
-            if (b < 0x20 && b != 0x09) || b == 0x7F { throw .malformed("control byte in the request head") }
+            if b == 0x0A { throw .bareLF }
+            if (b < 0x20 && b != 0x09) || b == 0x7F { throw .controlByte }
             i += 1
         }
-        guard let requestLine = lines.first else { throw .malformed("empty request") }
+        guard let requestLine = lines.first else { throw .emptyRequest }
 
         // request-line = method SP request-target SP HTTP-version
         let rl = requestLine
         var sp1 = rl.lowerBound
         while sp1 < rl.upperBound, bytes[sp1] != 0x20 { sp1 += 1 }
-        guard sp1 > rl.lowerBound, sp1 < rl.upperBound else { throw .malformed("malformed request line") }
-        for k in rl.lowerBound..<sp1 where !isTokenByte(bytes[k]) { throw .malformed("malformed method") }
+        guard sp1 > rl.lowerBound, sp1 < rl.upperBound else { throw .malformedRequestLine }
+        for k in rl.lowerBound..<sp1 where !isTokenByte(bytes[k]) { throw .invalidMethod }
         var sp2 = sp1 + 1
         while sp2 < rl.upperBound, bytes[sp2] != 0x20 { sp2 += 1 }
-        guard sp2 > sp1 + 1, sp2 < rl.upperBound else { throw .malformed("malformed request line") }
+        guard sp2 > sp1 + 1, sp2 < rl.upperBound else { throw .malformedRequestLine }
         for k in (sp1 + 1)..<sp2 where bytes[k] <= 0x20 || bytes[k] >= 0x7F {
-            throw .malformed("malformed request target")
+            throw .invalidTarget
         }
         guard bytes[sp1 + 1] == UInt8(ascii: "/") else {
             // Absolute-form and asterisk-form are for forward proxies and OPTIONS *; not served here.
-            throw .malformed("request target must start with '/'")
+            throw .targetNotOriginForm
         }
         let version = UnsafeRawBufferPointer(rebasing: bytes[(sp2 + 1)..<rl.upperBound])
         guard version.count == 8, version.starts(with: "HTTP/1.".utf8),
             version[7] == UInt8(ascii: "1") || version[7] == UInt8(ascii: "0")
-        else { throw .malformed("unsupported HTTP version") }
+        else { throw .unsupportedVersion }
         let minor = Int(version[7] - UInt8(ascii: "0"))
 
         let method = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[rl.lowerBound..<sp1]), as: UTF8.self)
@@ -367,13 +437,13 @@ package struct HTTPRequestParser: Sendable {
         for line in lines.dropFirst() {
             guard line.lowerBound < line.upperBound else { continue }
             let first = bytes[line.lowerBound]
-            if first == 0x20 || first == 0x09 { throw .malformed("obs-fold (a header line starting with whitespace)") }
+            if first == 0x20 || first == 0x09 { throw .obsFold }
             var colon = line.lowerBound
             while colon < line.upperBound, bytes[colon] != UInt8(ascii: ":") {
-                guard isTokenByte(bytes[colon]) else { throw .malformed("malformed header name") }
+                guard isTokenByte(bytes[colon]) else { throw .invalidHeaderName }
                 colon += 1
             }
-            guard colon < line.upperBound, colon > line.lowerBound else { throw .malformed("header line without ':'") }
+            guard colon < line.upperBound, colon > line.lowerBound else { throw .headerWithoutColon }
             var vs = colon + 1
             var ve = line.upperBound
             while vs < ve, bytes[vs] == 0x20 || bytes[vs] == 0x09 { vs += 1 }
@@ -385,7 +455,7 @@ package struct HTTPRequestParser: Sendable {
 
             switch nameBytes.count {
             case 4 where ASCII.equalsLowercase(nameBytes, "host"):
-                if hasHost { throw .malformed("more than one Host header") }
+                if hasHost { throw .duplicateHost }
                 hasHost = true
             case 6 where ASCII.equalsLowercase(nameBytes, "expect"):
                 if ASCII.equalsLowercase(valueBytes, "100-continue") { expectContinue = true }
@@ -407,16 +477,16 @@ package struct HTTPRequestParser: Sendable {
                 forEachListItem(valueBytes) { item in
                     sawItem = true
                     guard let n = parseDecimal(item) else {
-                        failure = .malformed("invalid Content-Length")
+                        failure = .invalidContentLength
                         return
                     }
                     if let previous = contentLength, previous != n {
-                        failure = .malformed("two different Content-Length values")
+                        failure = .conflictingContentLength
                     }
                     contentLength = n
                 }
                 if let failure { throw failure }
-                if !sawItem { throw .malformed("invalid Content-Length") }
+                if !sawItem { throw .invalidContentLength }
             case 17 where ASCII.equalsLowercase(nameBytes, "transfer-encoding"):
                 transferEncodingSeen = true
                 forEachListItem(valueBytes) { item in chunkedLast = ASCII.equalsLowercase(item, "chunked") }
@@ -427,15 +497,15 @@ package struct HTTPRequestParser: Sendable {
         }
 
         if transferEncodingSeen && contentLength != nil {
-            throw .malformed("Content-Length together with Transfer-Encoding")
+            throw .contentLengthWithTransferEncoding
         }
         if transferEncodingSeen && !chunkedLast {
-            throw .malformed("Transfer-Encoding whose last coding is not chunked")
+            throw .transferEncodingNotChunked
         }
         if transferEncodingSeen && minor == 0 {
-            throw .malformed("Transfer-Encoding in an HTTP/1.0 request")
+            throw .transferEncodingInHTTP10
         }
-        if minor == 1 && !hasHost { throw .malformed("HTTP/1.1 request without Host") }
+        if minor == 1 && !hasHost { throw .missingHost }
 
         let framing: BodyFraming = transferEncodingSeen ? .chunked : (contentLength.map { .length($0) } ?? .none)
         let keepAlive = minor == 1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
@@ -450,19 +520,19 @@ package struct HTTPRequestParser: Sendable {
         var size: Int64 = 0
         var digits = 0
         while i < bytes.count, let d = hexValue(bytes[i]) {
-            guard digits < 15 else { throw .malformed("chunk size too large") }
+            guard digits < 15 else { throw .chunkSizeTooLarge }
             size = size << 4 | Int64(d)
             digits += 1
             i += 1
         }
-        guard digits > 0 else { throw .malformed("invalid chunk size") }
+        guard digits > 0 else { throw .invalidChunkSize }
         // chunk-ext = *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
         if i < bytes.count {
-            guard bytes[i] == UInt8(ascii: ";") else { throw .malformed("invalid chunk size") }
+            guard bytes[i] == UInt8(ascii: ";") else { throw .invalidChunkSize }
             for k in i..<bytes.count {
                 let b = bytes[k]
-                guard b == 0x09 || (b >= 0x20 && b != 0x7F) else { throw .malformed("invalid chunk extension") }
+                guard b == 0x09 || (b >= 0x20 && b != 0x7F) else { throw .invalidChunkExtension }
             }
         }
         return size

@@ -195,7 +195,7 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
 
         guard let method, let path, path.utf8.first == UInt8(ascii: "/") else {
             // CONNECT, or an asterisk or absolute form: not served by a reverse proxy.
-            driver.receivedMalformed(.malformed("request target must start with '/'"), salvaged: nil)
+            driver.receivedMalformed(.targetNotOriginForm, salvaged: nil)
             return
         }
         let body: BodyFraming =
