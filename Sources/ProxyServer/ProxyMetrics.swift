@@ -32,9 +32,6 @@ package final class ProxyMetrics: Sendable {
         self.reloadsOK = Counter(label: "cors_proxy_reloads_total", dimensions: [("outcome", "ok")], factory: factory)
         self.reloadsFailed = Counter(
             label: "cors_proxy_reloads_total", dimensions: [("outcome", "error")], factory: factory)
-        // The usual `_info` pattern: a gauge that is always 1, so a query can join on or group by
-        // `version` (which build is running where, during a rollout).
-        Meter(label: "cors_proxy_build_info", dimensions: [("version", BuildInfo.version)], factory: factory).set(1)
     }
 
     /// A route's request counters and duration timer. Built with the conf, so the request

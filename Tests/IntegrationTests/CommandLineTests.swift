@@ -189,8 +189,11 @@ struct CommandLineTests {
         let upstream = try Upstream()
         let proxy = try Proxy(conf: standardConf(upstream: upstream.url, admin: true))
         let admin = try #require(proxy.adminPort)
-        let scrape = try PrometheusScrape(try HTTPClient(port: admin).request("GET", "/metrics").bodyText)
+        let text = try HTTPClient(port: admin).request("GET", "/metrics").bodyText
+        let scrape = try PrometheusScrape(text)
         #expect(scrape.types["cors_proxy_build_info"] == "gauge")
+        // Exactly as documented: the value is the integer 1.
+        #expect(text.split(separator: "\n").contains("cors_proxy_build_info{version=\"\(version)\"} 1"))
         #expect(
             scrape.samples(named: "cors_proxy_build_info")
                 == [PrometheusSample(name: "cors_proxy_build_info", labels: ["version": version], value: 1)])

@@ -77,6 +77,7 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
             status = .ok
             contentType = "text/plain; version=0.0.4; charset=utf-8"
             body.writeBytes(renderMetrics())
+            body.writeBytes(BuildInfo.prometheusLines)
         default:
             status = .notFound
             body.writeStaticString("not found: try /healthz, /readyz or /metrics\n")
