@@ -90,6 +90,27 @@ package protocol UpstreamTransfer: AnyObject, Sendable {
     func cancel()
 }
 
+/// A WebSocket handshake to open as a tunnel. The upstream connection is made for this
+/// tunnel alone (TCP, and TLS for an `https://` URL) and never returns to the keep-alive
+/// pool, whatever the upstream answers.
+package struct TunnelRequest: Sendable {
+    /// Where the handshake goes: the upstream's URL (its scheme, host and port are used to
+    /// connect; the request target is in `handshake`).
+    package var url: String
+    /// The request line, the headers and the blank line, exactly as the upstream must receive them.
+    package var handshake: ByteBuffer
+    package var connectTimeoutMilliseconds: Int
+    /// No byte in either direction for this long: the tunnel is closed (`.failed`, kind `.timeout`).
+    package var idleTimeoutMilliseconds: Int
+
+    package init(url: String, handshake: ByteBuffer, connectTimeoutMilliseconds: Int, idleTimeoutMilliseconds: Int) {
+        self.url = url
+        self.handshake = handshake
+        self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+        self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
+    }
+}
+
 /// Starts upstream exchanges (libcurl in production, a fake in handler tests).
 package protocol UpstreamTransport: Sendable {
     /// Starts an exchange; `handler` gets its events on `eventLoop`, in order.
@@ -97,4 +118,44 @@ package protocol UpstreamTransport: Sendable {
         _ request: TransferRequest, on eventLoop: any EventLoop,
         handler: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> any UpstreamTransfer
+
+    /// Opens a WebSocket tunnel; `handler` gets its events on `eventLoop`, in order:
+    /// - `.head`: the upstream's answer to the handshake;
+    /// - after a `101`: the upstream's bytes as `.body`, untouched, until `.end` (the upstream
+    ///   closed the connection) or `.failed` (reset, or idle for the request's timeout);
+    /// - after any other status: that response's body, de-framed (`Content-Length`, chunked,
+    ///   or up to the close) as `.body`, then `.end`.
+    ///
+    /// On the returned transfer, `sendBody` carries the client's bytes to the upstream (after a
+    /// `101`; `.bodyConsumed` reports them written), `consumed` and `setClientWritable` are the
+    /// same credit as for a response body, and `cancel` closes the upstream connection.
+    func startTunnel(
+        _ request: TunnelRequest, on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer
+}
+
+extension UpstreamTransport {
+    /// A transport that cannot tunnel fails every tunnel before it starts (the server then
+    /// answers the handshake with a 502, with its CORS headers).
+    package func startTunnel(
+        _ request: TunnelRequest, on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer {
+        let transfer = RefusedTunnel()
+        eventLoop.execute {
+            handler(
+                .failed(UpstreamError(kind: .connect, curlCode: 0, detail: "this upstream client cannot open tunnels")))
+        }
+        return transfer
+    }
+}
+
+/// The transfer of a tunnel that was refused before it started: nothing to send, nothing to cancel.
+private final class RefusedTunnel: UpstreamTransfer {
+    func sendBody(_ buffer: ByteBuffer) {}
+    func endBody() {}
+    func consumed(_ bytes: Int) {}
+    func setClientWritable(_ writable: Bool) {}
+    func cancel() {}
 }
