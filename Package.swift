@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
+        // The C library's macros Swift cannot call (CPU_COUNT).
+        .target(name: "CProcessInfo"),
         // Pure core: stdlib only, no I/O.
         .target(name: "HeaderFields", swiftSettings: hotPathSettings),
         .target(name: "CORSPolicy", dependencies: ["HeaderFields"], swiftSettings: hotPathSettings),
@@ -75,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "CORSProxyCLI",
             dependencies: [
-                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyServer", "Upstream", "CurlBridge",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyServer", "Upstream", "CurlBridge", "CProcessInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

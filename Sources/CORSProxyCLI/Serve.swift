@@ -36,10 +36,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = LogLevelArgument(.info)
 
-    @Option(help: "Event loop threads (default: one per core).")
+    @Option(help: "Event loop threads (default: one per CPU the process may use, as nproc counts them).")
     var eventLoops: Int?
 
-    @Option(help: "curl worker threads (default: one per core).")
+    @Option(help: "curl worker threads (default: one per CPU the process may use).")
     var curlWorkers: Int?
 
     func run() async throws {
@@ -63,7 +63,7 @@ struct Serve: AsyncParsableCommand {
 
         let registry = PrometheusCollectorRegistry()
         let metrics = ProxyMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let cores = System.coreCount
+        let cores = AvailableCores.count
         adoptProcessNice()  // the event loop threads inherit it
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? cores)
         let outcome = await serve(

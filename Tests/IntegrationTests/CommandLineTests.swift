@@ -159,6 +159,32 @@ struct CommandLineTests {
         #expect(workers.values.joined().allSatisfy { $0 == 7 }, "\(threads)")
     }
 
+    /// With no flags, one event loop and one curl worker per CPU the process may run on, as
+    /// `nproc` counts them: under `taskset -c 0`, one of each, whatever the machine has.
+    @Test func theDefaultThreadCountsFollowTheCPUsTheProcessMayUse() throws {
+        let conf = try writeConf(standardConf(upstream: "http://127.0.0.1:1"))
+        let binary = builtProductsDirectory().appendingPathComponent("cors-proxy").path
+        let proxy = try ChildProcess(
+            "/usr/bin/taskset", ["-c", "0", binary, "serve", "--config", conf], name: "cors-proxy")
+        try proxy.waitForLine("listening line") { $0.contains(" listening") && $0.contains("port=") }
+        let pid = proxy.process.processIdentifier
+        func threadNames() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").map {
+                try String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+        }
+        // The curl worker names itself first thing once it runs: look until it shows (bounded).
+        var names = try threadNames()
+        let deadline = Date().addingTimeInterval(10)
+        while !names.contains("curl-worker") && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+            names = try threadNames()
+        }
+        #expect(names.filter { $0.hasPrefix("NIO-ELT") }.count == 1, "\(names)")
+        #expect(names.filter { $0 == "curl-worker" }.count == 1, "\(names)")
+    }
+
     /// `cors-proxy VERSION`, exit 0, no conf read: the default conf path does not exist here.
     @Test func versionPrintsNameAndVersionWithoutAConf() throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-\(UUID().uuidString).conf").path
