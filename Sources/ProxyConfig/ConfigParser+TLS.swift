@@ -50,7 +50,7 @@ extension ConfigParser {
                 arity(statement, 1, usage: "min_version 1.3")
             else { return }
             let token = statement.arguments[0]
-            if let version = TLSVersion(rawValue: token.text) {
+            if let version = MinimumTLSVersion(rawValue: token.text) {
                 builder.minimumVersion = version
             } else if !token.poisoned {
                 sink.error("min_version takes 1.2 or 1.3, not \(quoted(token.text))", at: token.location)

@@ -39,7 +39,7 @@ struct TLSBuilder {
     var certificate: ConfFile?
     var key: ConfFile?
     var http2: Bool?
-    var minimumVersion: TLSVersion?
+    var minimumVersion: MinimumTLSVersion?
     /// A directive was refused: do not also report the file as missing.
     var failed: Set<String> = []
     var seen: [String: SourceLocation] = [:]

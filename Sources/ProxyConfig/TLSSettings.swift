@@ -43,7 +43,7 @@ package struct ConfFile: Sendable, Hashable {
 }
 
 /// `min_version` of the `tls { }` block.
-package enum TLSVersion: String, Sendable, Hashable {
+package enum MinimumTLSVersion: String, Sendable, Hashable {
     case tls12 = "1.2"
     case tls13 = "1.3"
 }
@@ -57,13 +57,13 @@ package struct ServerTLSSettings: Sendable, Hashable {
     /// `http2 on|off` (default on): ALPN offers `h2` then `http/1.1`, or only `http/1.1`.
     package var http2: Bool
     /// `min_version` (default 1.2).
-    package var minimumVersion: TLSVersion
+    package var minimumVersion: MinimumTLSVersion
     /// The `tls` keyword.
     package var position: ConfPosition
 
     /// Creates the settings with the defaults for what the block leaves out.
     package init(
-        certificate: ConfFile, key: ConfFile, http2: Bool = true, minimumVersion: TLSVersion = .tls12,
+        certificate: ConfFile, key: ConfFile, http2: Bool = true, minimumVersion: MinimumTLSVersion = .tls12,
         position: ConfPosition
     ) {
         self.certificate = certificate
