@@ -116,7 +116,8 @@ let package = Package(
         .testTarget(
             name: "CurlBridgeTests",
             dependencies: [
-                "CurlBridge", "Upstream", "HeaderFields",
+                "CurlBridge", "Upstream", "HeaderFields", "TestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

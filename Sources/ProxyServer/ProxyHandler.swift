@@ -435,7 +435,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let request = TransferRequest(
             url: route.upstreamURL(path: head.path, query: head.query), method: head.method, headers: headers,
             body: framing, connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
-            idleTimeoutMilliseconds: route.timeoutMilliseconds)
+            idleTimeoutMilliseconds: route.timeoutMilliseconds, tls: route.upstreamTLS)
         generation &+= 1
         let expected = generation
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)

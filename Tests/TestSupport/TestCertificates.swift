@@ -19,6 +19,11 @@ package struct TestCertificates: Sendable {
     package struct Pair: Sendable {
         package var certificate: String
         package var key: String
+
+        package init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
     }
 
     package var directory: String
