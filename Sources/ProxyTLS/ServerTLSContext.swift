@@ -19,8 +19,8 @@ package enum ServerTLSContext {
     ///
     /// The files are read when this is called, so calling it on every (re)load serves a
     /// rotated certificate to new connections. Blocking file I/O and key parsing: call it off
-    /// the event loops. `TLSFileCheck.run` calls it, so a conf that passed the checks gives
-    /// its context with it.
+    /// the event loops. `TLSFileCheck` builds the context the same way while checking, so a
+    /// conf that passed the checks comes with its context (`CheckedConf.serverTLSContext`).
     package static func make(_ settings: ServerTLSSettings) throws(TLSFileErrors) -> NIOSSLContext {
         let built = build(settings)
         guard let context = built.context else { throw TLSFileErrors(diagnostics: built.errors) }
