@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -33,6 +34,16 @@ let package = Package(
         .target(name: "HeaderFields", swiftSettings: hotPathSettings),
         .target(name: "CORSPolicy", dependencies: ["HeaderFields"], swiftSettings: hotPathSettings),
         .target(name: "ProxyConfig", dependencies: ["CORSPolicy"]),
+        // The TLS files a conf names: read, parsed and checked (NIOSSL), and the listeners'
+        // TLS context built from them. File I/O, so not in ProxyConfig.
+        .target(
+            name: "ProxyTLS",
+            dependencies: [
+                "ProxyConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // libcurl, through a C shim (curl_easy_setopt is variadic).
         .systemLibrary(
             name: "CCurl",
@@ -77,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "CORSProxyCLI",
             dependencies: [
-                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyServer", "Upstream", "CurlBridge", "CProcessInfo",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyServer", "Upstream", "CurlBridge", "CProcessInfo", "ProxyTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -92,14 +103,26 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "HeaderFields"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig", "CORSPolicy"]),
         .testTarget(
+            name: "ProxyTLSTests",
+            dependencies: [
+                "ProxyTLS", "ProxyConfig", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(
             name: "CurlBridgeTests",
             dependencies: [
-                "CurlBridge", "Upstream", "HeaderFields",
+                "CurlBridge", "Upstream", "HeaderFields", "TestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

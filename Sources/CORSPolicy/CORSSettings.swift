@@ -25,6 +25,10 @@ package struct CORSSettings: Hashable, Sendable {
     package var enforce: Enforcement = .on
     /// 204 or 200.
     package var preflightStatus = 204
+    /// `websocket on|off`: whether a WebSocket handshake on this route is checked against
+    /// `allow_origin` and tunnelled (on), or answered 501 (off). Browsers apply no CORS to
+    /// WebSocket, so this origin check is the only guard against cross-site socket hijacking.
+    package var websocket = true
 
     package init() {}
 

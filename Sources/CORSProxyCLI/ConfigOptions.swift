@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProxyConfig
+import ProxyTLS
 
 /// `--config`, shared by every subcommand.
 struct ConfigOptions: ParsableArguments {
@@ -16,8 +17,21 @@ struct ConfigOptions: ParsableArguments {
         return "/etc/cors-proxy/proxy.conf"
     }
 
-    /// Reads and loads the conf. A file that cannot be read is reported like a conf error.
-    func load() -> LoadResult {
+    /// Reads and loads the conf, then reads and checks the TLS files it names (certificates
+    /// and keys of `tls { }` and of the upstreams): their problems are conf diagnostics, at
+    /// the argument naming the file. `check`, `serve` and a SIGHUP reload all load this way.
+    func load() -> LoadResult { loadChecked().result }
+
+    /// `load()`, plus the TLS listeners' context built from the very files just checked
+    /// (nil without a `tls { }` block or when there is an error).
+    func loadChecked() -> CheckedConf {
+        TLSFileCheck.check(loadConfOnly(), now: Int64(Date().timeIntervalSince1970))
+    }
+
+    /// The conf alone: no file it names is read (`explain`, which answers about CORS
+    /// decisions, also on a machine without the server's certificates).
+    /// A conf file that cannot be read is reported like a conf error.
+    func loadConfOnly() -> LoadResult {
         let path = self.path
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"

@@ -35,7 +35,7 @@ struct Explain: ParsableCommand {
     var path: String
 
     func run() throws {
-        let result = options.load()
+        let result = options.loadConfOnly()
         printDiagnostics(result.diagnostics)
         guard let configuration = result.configuration, result.errors.isEmpty else {
             throw ExitCode(2)

@@ -60,6 +60,12 @@ struct Serve: AsyncParsableCommand {
         for warning in result.warnings {
             logger.warning("conf warning", metadata: ["diagnostic": "\(warning)"])
         }
+        // Until the TLS listener exists, refuse rather than serve cleartext on a port the conf calls TLS.
+        if let address = configuration.listen.first(where: \.tls) {
+            FileHandle.standardError.write(
+                Data("cors-proxy: error: listen \(address) tls: this build does not serve TLS listeners yet\n".utf8))
+            throw ExitCode(1)
+        }
 
         let registry = PrometheusCollectorRegistry()
         let metrics = ProxyMetrics(factory: PrometheusMetricsFactory(registry: registry))

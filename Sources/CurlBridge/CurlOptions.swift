@@ -20,6 +20,9 @@ struct LongOption {
     static let noBody = LongOption(raw: CURLOPT_NOBODY)
     static let forbidReuse = LongOption(raw: CURLOPT_FORBID_REUSE)
     static let bufferSize = LongOption(raw: CURLOPT_BUFFERSIZE)
+    static let sslVerifyPeer = LongOption(raw: CURLOPT_SSL_VERIFYPEER)
+    static let sslVerifyHost = LongOption(raw: CURLOPT_SSL_VERIFYHOST)
+    static let caCacheTimeout = LongOption(raw: CURLOPT_CA_CACHE_TIMEOUT)
 }
 
 /// A `CURLOPT_*` whose argument is a `curl_off_t`.
@@ -36,6 +39,10 @@ struct StringOption {
     static let protocols = StringOption(raw: CURLOPT_PROTOCOLS_STR)
     static let redirectProtocols = StringOption(raw: CURLOPT_REDIR_PROTOCOLS_STR)
     static let proxy = StringOption(raw: CURLOPT_PROXY)
+    static let caInfo = StringOption(raw: CURLOPT_CAINFO)
+    static let caPath = StringOption(raw: CURLOPT_CAPATH)
+    static let sslCert = StringOption(raw: CURLOPT_SSLCERT)
+    static let sslKey = StringOption(raw: CURLOPT_SSLKEY)
 }
 
 /// A `CURLOPT_*` whose argument is a pointer curl keeps (it must outlive the transfer).
@@ -182,4 +189,20 @@ extension CURLcode {
 /// curl's process-wide initialisation, run once before the first handle.
 enum CurlGlobal {
     static let initialised: Bool = ccurl_global_init_default() == CURLE_OK
+
+    /// The CA bundle and directory this libcurl trusts when a handle is left alone: its
+    /// build's defaults (Debian's: /etc/ssl/certs/ca-certificates.crt and /etc/ssl/certs).
+    /// Setting `CURLOPT_CAINFO` to NULL does not bring them back (it means no bundle at
+    /// all), so a reused handle is given these strings again instead.
+    static let defaultCATrust: (file: String?, directory: String?) = {
+        _ = initialised
+        guard let easy = curl_easy_init() else { return (nil, nil) }
+        defer { curl_easy_cleanup(easy) }
+        func info(_ what: CURLINFO) -> String? {
+            var pointer: UnsafeMutableRawPointer?
+            guard ccurl_getinfo_ptr(easy, what, &pointer) == CURLE_OK, let pointer else { return nil }
+            return String(cString: pointer.assumingMemoryBound(to: CChar.self))
+        }
+        return (info(CURLINFO_CAINFO), info(CURLINFO_CAPATH))
+    }()
 }

@@ -19,6 +19,7 @@ extension CurlWorker {
         check(easy.set(.url, request.url))
         // 0 is curl's default (300 s).
         check(easy.set(.connectTimeoutMilliseconds, max(0, request.connectTimeoutMilliseconds)))
+        configureTLS(request.tls ?? UpstreamTLS(), easy, check)
 
         // UPLOAD first: setting it also resets the method, which NOBODY and CUSTOMREQUEST then refine.
         let isHead = request.method == "HEAD"
@@ -55,5 +56,25 @@ extension CurlWorker {
         transfer.onWorker.headerList = list
         check(easy.set(.httpHeader, list))
         return first
+    }
+
+    /// Every TLS option, on every transfer: handles are reused across upstreams, so one left
+    /// unset would carry the previous upstream's CA, verification or client certificate.
+    /// curl pools a connection with its TLS settings (CA file and directory, verification,
+    /// client certificate) and reuses it only for a transfer with the same ones.
+    private func configureTLS(_ tls: UpstreamTLS, _ easy: EasyHandle, _ check: (CURLcode) -> Void) {
+        let system = CurlGlobal.defaultCATrust
+        if let caFile = tls.caFile {
+            // Only these CAs: no CA directory beside the file.
+            check(easy.set(.caInfo, caFile))
+            check(easy.set(.caPath, nil))
+        } else {
+            check(easy.set(.caInfo, system.file))
+            check(easy.set(.caPath, system.directory))
+        }
+        check(easy.set(.sslVerifyPeer, tls.verify ? 1 : 0))
+        check(easy.set(.sslVerifyHost, tls.verify ? 2 : 0))
+        check(easy.set(.sslCert, tls.clientCertificate))
+        check(easy.set(.sslKey, tls.clientKey))
     }
 }

@@ -76,6 +76,11 @@ struct EasyHandlePool {
         // An empty proxy ignores http_proxy and friends from the environment.
         check(easy.set(.proxy, ""))
         check(easy.set(.maxAgeConnection, maxConnectionIdleSeconds))
+        // curl keeps a parsed `ca_file` for 24 h by default: a CA bundle rotated on disk (or
+        // changed by a SIGHUP reload under the same path) would be ignored that long. Read it
+        // for each new connection instead; pooled connections make that rare. (curl never
+        // caches the system store here: it comes with a CA directory.)
+        check(easy.set(.caCacheTimeout, 0))
         check(easy.set(.bufferSize, receiveBufferSize))
         return first
     }

@@ -2,6 +2,11 @@
 //
 //     demo-upstream [--listen HOST:PORT] [--threads N] [--no-record] [--verbose] [--quiet]
 //                   [--site-listen HOST:PORT --site-dir PATH]
+//                   [--tls-cert PATH --tls-key PATH [--client-ca PATH]]
+//
+// With `--tls-cert`/`--tls-key` the API speaks HTTPS (HTTP/1.1) with that PEM chain and key,
+// so tests have a real HTTPS upstream; `--client-ca` also requires every client to present a
+// certificate signed by that CA (mutual TLS). The site listener stays cleartext.
 //
 // Prints one line to stdout once the API socket is bound: `listening on HOST:PORT`
 // (with the real port when PORT is 0); with `--site-listen`, then a second line
@@ -46,6 +51,7 @@ import Dispatch
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
     import Glibc
@@ -62,6 +68,7 @@ struct CommandLineOptions {
     var quiet = false
     var demo = DemoOptions()
     var site: SiteOptions?
+    var tls: TLSOptions?
 
     static let usage = """
         usage: demo-upstream [--listen HOST:PORT] [--threads N] [--no-record] [--verbose] [--quiet]
@@ -76,6 +83,9 @@ struct CommandLineOptions {
           --site-listen HOST:PORT
                               also serve the static files of --site-dir on this address
           --site-dir PATH     the directory --site-listen serves (GET/HEAD; `/` is index.html)
+          --tls-cert PATH --tls-key PATH
+                              serve the API over HTTPS with this PEM certificate chain and key
+          --client-ca PATH    with --tls-cert: require a client certificate signed by this CA
 
         Once bound, prints one line to stdout: `listening on HOST:PORT`; with --site-listen,
         then `site listening on HOST:PORT`.
@@ -86,6 +96,9 @@ struct CommandLineOptions {
         var index = 0
         var siteListen: (String, Int)?
         var siteDirectory: String?
+        var tlsCertificate: String?
+        var tlsKey: String?
+        var clientCA: String?
         func fail(_ message: String) -> Never {
             Console.err("demo-upstream: \(message)\n\(usage)")
             exit(2)
@@ -124,6 +137,12 @@ struct CommandLineOptions {
                 siteListen = address
             case "--site-dir":
                 siteDirectory = value(for: flag, inline: inline)
+            case "--tls-cert":
+                tlsCertificate = value(for: flag, inline: inline)
+            case "--tls-key":
+                tlsKey = value(for: flag, inline: inline)
+            case "--client-ca":
+                clientCA = value(for: flag, inline: inline)
             case "--no-record":
                 options.demo.record = false
             case "--verbose", "-v":
@@ -150,6 +169,14 @@ struct CommandLineOptions {
         default:
             fail("--site-listen and --site-dir go together")
         }
+        switch (tlsCertificate, tlsKey) {
+        case (nil, nil):
+            if clientCA != nil { fail("--client-ca needs --tls-cert and --tls-key") }
+        case (let certificate?, let key?):
+            options.tls = TLSOptions(certificate: certificate, key: key, clientCA: clientCA)
+        default:
+            fail("--tls-cert and --tls-key go together")
+        }
         return options
     }
 
@@ -175,9 +202,44 @@ struct CommandLineOptions {
     }
 }
 
+/// `--tls-cert`, `--tls-key`, `--client-ca`.
+struct TLSOptions {
+    var certificate: String
+    var key: String
+    var clientCA: String?
+
+    /// The server context: the chain and key, and with a client CA, client certificates required.
+    func makeContext() throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let privateKey = NIOSSLPrivateKeySource.privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        var configuration: TLSConfiguration
+        if let clientCA {
+            configuration = TLSConfiguration.makeServerConfigurationWithMTLS(
+                certificateChain: chain, privateKey: privateKey,
+                trustRoots: .certificates(try NIOSSLCertificate.fromPEMFile(clientCA)))
+            // A client is not a host name: check its chain only.
+            configuration.certificateVerification = .noHostnameVerification
+        } else {
+            configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: privateKey)
+        }
+        configuration.applicationProtocols = ["http/1.1"]
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
+
 func run(_ options: CommandLineOptions) -> Never {
     let shared = DemoShared(options: options.demo)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
+    var tlsContext: NIOSSLContext?
+    if let tls = options.tls {
+        do {
+            tlsContext = try tls.makeContext()
+        } catch {
+            Console.err("demo-upstream: cannot use --tls-cert \(tls.certificate) / --tls-key \(tls.key): \(error)")
+            exit(1)
+        }
+    }
+    let serverTLS = tlsContext
 
     let bootstrap = ServerBootstrap(group: group)
         .serverChannelOption(.backlog, value: 1024)
@@ -194,6 +256,9 @@ func run(_ options: CommandLineOptions) -> Never {
             }
             let connectionID = stats.nextConnectionID()
             return channel.eventLoop.makeCompletedFuture {
+                if let serverTLS {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS))
+                }
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                 try channel.pipeline.syncOperations.addHandler(
                     DemoHandler(shared: shared, connectionID: connectionID))

@@ -37,6 +37,8 @@ struct CORSLayer {
     var allowPrivateNetwork: Bool?
     var enforce: Enforcement?
     var preflightStatus: Int?
+    /// `websocket on|off`, and where the directive was written (for the `allow_origin *` warning).
+    var websocket: (value: Bool, location: SourceLocation)?
     /// Scalar directives already given in this block (a second one is refused).
     var seen: [String: SourceLocation] = [:]
     /// Every CORS directive of the block, for the `cors off` warning.
@@ -59,6 +61,7 @@ struct CORSLayer {
         if let allowPrivateNetwork { settings.allowPrivateNetwork = allowPrivateNetwork }
         if let enforce { settings.enforce = enforce }
         if let preflightStatus { settings.preflightStatus = preflightStatus }
+        if let websocket { settings.websocket = websocket.value }
     }
 }
 

@@ -88,6 +88,12 @@ extension ConfigParser {
                     sink.error("preflight_status takes 204 or 200, not \(quoted(token.text))", at: token.location)
                 }
             }
+        case "websocket":
+            guard once(statement, in: &layer.seen), arity(statement, 1, usage: "websocket off") else { return }
+            let token = statement.arguments[0]
+            if let on = value(Units.onOff(token.text, directive: name), token) {
+                layer.websocket = (on, statement.name.location)
+            }
         default:
             break
         }

@@ -8,7 +8,8 @@ extension ConfigParser {
             // where a reader starts looking for it.
             sink.error("no listen directive; add one, e.g. listen 0.0.0.0:8080", at: .start)
         }
-        if let admin, admin.address.port != 0, listen.contains(where: { $0.address == admin.address }) {
+        checkTLSListeners()
+        if let admin, admin.address.port != 0, listen.contains(where: { $0.address.sameSocket(as: admin.address) }) {
             sink.error(
                 "admin \(admin.address) is also a listen address; give the admin listener its own port",
                 at: admin.location)
@@ -28,6 +29,7 @@ extension ConfigParser {
                 continue
             }
             let cors: CORSSettings? = builder.corsOff == nil ? effectiveSettings(route: builder.cors) : nil
+            if let cors { warnAboutWebSocketFromAnyOrigin(builder, cors) }
             built.append(
                 Route(
                     kind: builder.kind, path: builder.path, upstream: upstream, cors: cors,
@@ -41,7 +43,32 @@ extension ConfigParser {
             listen: listen.map(\.address), admin: admin?.address, selfOrigins: selfOrigins, upstreams: upstreams,
             maxBodySize: bodyLimit,
             drainTimeoutMilliseconds: drainTimeout ?? ProxyConfiguration.defaultDrainTimeoutMilliseconds,
-            defaultCORS: defaultSettings, routes: RouteTable(built))
+            defaultCORS: defaultSettings, routes: RouteTable(built), tls: tlsSettings)
+    }
+
+    /// Browsers apply no CORS to WebSocket and send cookies with the handshake, so on a route
+    /// that tunnels WebSocket, `allow_origin *` lets any site open a socket as the user. The
+    /// warning points into the block that caused it: the route's own `*`; else the route's
+    /// own `websocket on` over a `*` from `cors { }`; else that inherited `*` (reported once
+    /// however many routes inherit it).
+    private mutating func warnAboutWebSocketFromAnyOrigin(_ route: RouteBuilder, _ settings: CORSSettings) {
+        // With credentials on, a `*` is refused already: no warning on top of the error.
+        guard settings.websocket, settings.allowsAnyOrigin, !settings.allowCredentials else { return }
+        let advice = "browsers apply no CORS to WebSocket, so the origin check is the only guard"
+        if let own = route.cors.lists[.allowOrigin] {
+            guard let star = own.star else { return }
+            sink.warning(
+                "'*' in allow_origin lets every site open a WebSocket here that carries the user's cookies (\(advice)); list the origins, or write websocket off",
+                at: star)
+        } else if let websocket = route.cors.websocket, let star = defaultCORS.lists[.allowOrigin]?.star {
+            sink.warning(
+                "websocket on with '*' in allow_origin inherited from cors { } (line \(star.line)) lets every site open a WebSocket here that carries the user's cookies (\(advice)); list the origins in this route, or write websocket off",
+                at: websocket.location)
+        } else if let star = defaultCORS.lists[.allowOrigin]?.star {
+            sink.warning(
+                "'*' in allow_origin lets every site open a WebSocket here that carries the user's cookies (\(advice)); list the origins, or write websocket off",
+                at: star)
+        }
     }
 
     /// A prefix route `P` without a trailing `/` matches `P` and `P/…`. When

@@ -120,8 +120,10 @@ extension ConfigParser {
             builder.stripPrefix = token.text
         case let name where DirectiveNames.cors.contains(name):
             handleCORSDirective(statement, layer: &builder.cors)
-        case "listen", "admin", "self_origin", "drain_timeout":
+        case "listen", "admin", "self_origin", "drain_timeout", "tls":
             refuse(statement, "\(name) is not allowed inside a route; move it to the top level")
+        case let name where DirectiveNames.tlsBlock.contains(name):
+            refuse(statement, "\(name) belongs inside the top-level tls { … } block")
         case "route":
             refuse(statement, "routes do not nest; close this route with '}' before the next one")
         case let name where DirectiveNames.upstreamBlock.contains(name):

@@ -3,30 +3,52 @@ import CORSPolicy
 /// Directive names by block, for "unknown directive" and "wrong block" messages.
 enum DirectiveNames {
     static let topLevel = [
-        "listen", "admin", "self_origin", "upstream", "max_body_size", "drain_timeout", "cors", "route",
+        "listen", "admin", "self_origin", "upstream", "max_body_size", "drain_timeout", "cors", "route", "tls",
     ]
     static let cors = [
         "allow_origin", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age",
-        "allow_private_network", "enforce", "preflight_status",
+        "allow_private_network", "enforce", "preflight_status", "websocket",
     ]
-    static let upstreamBlock = ["url", "connect_timeout", "timeout"]
+    static let upstreamTLS = ["ca_file", "tls_verify", "client_certificate", "client_key"]
+    static let upstreamBlock = ["url", "connect_timeout", "timeout"] + upstreamTLS
     static let routeOnly = ["upstream", "cors", "max_body_size", "preserve_host", "strip_prefix"]
     static let route = routeOnly + cors
-    static let all = Set(topLevel + cors + upstreamBlock + routeOnly)
+    static let tlsBlock = ["certificate", "key", "http2", "min_version"]
+    static let all = Set(topLevel + cors + upstreamBlock + routeOnly + tlsBlock)
 }
 
 extension ConfigParser {
     mutating func handleTopLevel(_ statement: Statement) {
         switch statement.directive {
         case "listen":
-            guard refuseBlock(statement), arity(statement, 1, usage: "listen 0.0.0.0:8080") else { return }
+            guard refuseBlock(statement) else { return }
+            // `listen HOST:PORT tls`: the flag is checked first, so `listen a b` says what b may be.
+            var tlsToken: Token?
+            if statement.arguments.count >= 2 {
+                let flag = statement.arguments[1]
+                guard flag.text == "tls" else {
+                    if !flag.poisoned {
+                        sink.error(
+                            "listen takes HOST:PORT and optionally tls, not \(quoted(flag.text)); write listen 0.0.0.0:8080 or listen 0.0.0.0:8443 tls",
+                            at: flag.location)
+                    }
+                    return
+                }
+                tlsToken = flag
+            }
+            let usage = tlsToken == nil ? "listen 0.0.0.0:8080" : "listen 0.0.0.0:8443 tls"
+            guard arity(statement, tlsToken == nil ? 1 : 2, usage: usage) else { return }
             let argument = statement.arguments[0]
-            guard let address = value(ListenAddress.parse(argument.text), argument) else { return }
-            if address.port != 0, let twin = listen.first(where: { $0.address == address }) {
+            guard var address = value(ListenAddress.parse(argument.text), argument) else { return }
+            if address.port != 0, let twin = listen.first(where: { $0.address.sameSocket(as: address) }) {
                 sink.error(
                     "listen \(address) is already given on line \(twin.location.line); remove one",
                     at: argument.location)
                 return
+            }
+            if let tlsToken {
+                address.tls = true
+                tlsListens.append(tlsToken.location)
             }
             listen.append((address, argument.location))
         case "admin":
@@ -62,6 +84,10 @@ extension ConfigParser {
             handleTopLevelCORS(statement)
         case "route":
             handleRoute(statement)
+        case "tls":
+            handleTLS(statement)
+        case let name where DirectiveNames.tlsBlock.contains(name):
+            refuse(statement, "\(name) belongs inside the top-level tls { … } block")
         case let name where DirectiveNames.cors.contains(name):
             refuse(statement, "\(name) belongs inside cors { … } (defaults for every route) or inside a route")
         case let name where DirectiveNames.upstreamBlock.contains(name):
@@ -216,10 +242,13 @@ extension ConfigParser {
             } else {
                 builder.connectTimeout = milliseconds
             }
+        case let name where DirectiveNames.upstreamTLS.contains(name):
+            handleUpstreamTLSDirective(statement, &builder)
         case let name where DirectiveNames.all.contains(name):
             refuse(
                 statement,
-                "\(name) is not allowed inside upstream { … }, which holds url, connect_timeout and timeout")
+                "\(name) is not allowed inside upstream { … }, which holds url, connect_timeout, timeout, ca_file, tls_verify, client_certificate and client_key"
+            )
         default:
             refuse(statement, unknown(statement, expected: DirectiveNames.upstreamBlock))
         }
@@ -236,6 +265,7 @@ extension ConfigParser {
         }
         if let connect = builder.connectTimeout { config.connectTimeoutMilliseconds = connect }
         if let timeout = builder.timeout { config.timeoutMilliseconds = timeout }
+        finishUpstreamTLS(builder, &config)
         if builder.registered { upstreams[builder.name] = config }
     }
 }

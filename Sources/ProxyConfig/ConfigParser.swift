@@ -21,6 +21,28 @@ struct UpstreamBuilder {
     var seen: [String: SourceLocation] = [:]
     /// Registered under `name` (false for a duplicate, which is only validated).
     var registered: Bool
+    var caFile: ConfFile?
+    var verify: Bool?
+    var clientCertificate: ConfFile?
+    var clientKey: ConfFile?
+    /// The `off` of `tls_verify off`, for its warning.
+    var verifyOff: SourceLocation?
+    /// Every TLS directive written, at its name: refused on an `http://` upstream.
+    var tlsDirectives: [(name: String, location: SourceLocation)] = []
+}
+
+/// The `tls { }` block being read.
+struct TLSBuilder {
+    var keyword: SourceLocation
+    /// The first `tls { }` of the conf (a second one is only validated).
+    var applies: Bool
+    var certificate: ConfFile?
+    var key: ConfFile?
+    var http2: Bool?
+    var minimumVersion: MinimumTLSVersion?
+    /// A directive was refused: do not also report the file as missing.
+    var failed: Set<String> = []
+    var seen: [String: SourceLocation] = [:]
 }
 
 /// A `route` being read.
@@ -41,7 +63,7 @@ struct RouteBuilder {
 
 /// Which block the parser is in.
 enum Context {
-    case top, cors, upstream, route
+    case top, cors, upstream, route, tls
 }
 
 /// The conf parser: reads statements iteratively (an explicit context plus a
@@ -51,6 +73,8 @@ enum Context {
 struct ConfigParser {
     var lexer: Lexer
     var sink = DiagnosticSink()
+    /// The conf's path: in the positions kept for file checks, and to resolve relative paths.
+    let path: String
     private var pushedBack: Token?
 
     // Block state.
@@ -67,6 +91,7 @@ struct ConfigParser {
     var currentCORSIsDefault = false
     var currentUpstream: UpstreamBuilder?
     var currentRoute: RouteBuilder?
+    var currentTLS: TLSBuilder?
 
     // What the conf says so far.
     var listen: [(address: ListenAddress, location: SourceLocation)] = []
@@ -83,9 +108,28 @@ struct ConfigParser {
     var routes: [RouteBuilder] = []
     var routeKeys: [String: SourceLocation] = [:]
     var topSeen: [String: SourceLocation] = [:]
+    /// The `tls` argument of each `listen … tls`.
+    var tlsListens: [SourceLocation] = []
+    /// The first `tls { }` block's keyword, valid or not.
+    var tlsBlockLocation: SourceLocation?
+    /// A `tls` directive was written without its block (and reported).
+    var tlsWithoutBlock = false
+    /// The first `tls { }` block, when it is complete.
+    var tlsSettings: ServerTLSSettings?
 
-    init(text: String, environment: [String: String]) {
+    init(text: String, environment: [String: String], path: String = "") {
         self.lexer = Lexer(text: text, environment: environment)
+        self.path = path
+    }
+
+    /// The TLS files named so far (complete after `run()`), for the file checks.
+    var tlsFiles: TLSFileReferences {
+        TLSFileReferences(server: tlsSettings, upstreams: upstreams.compactMapValues(\.tls))
+    }
+
+    /// Where `location` is, for a value the configuration keeps (a file path).
+    func position(_ location: SourceLocation) -> ConfPosition {
+        ConfPosition(file: path, line: location.line, column: lexer.column(of: location))
     }
 
     // MARK: - Tokens and statements
@@ -191,6 +235,7 @@ struct ConfigParser {
         case .cors: handleCORSBlock(statement)
         case .upstream: handleUpstreamBlock(statement)
         case .route: handleRouteBlock(statement)
+        case .tls: handleTLSBlock(statement)
         }
     }
 
@@ -207,6 +252,9 @@ struct ConfigParser {
         case .route:
             if let builder = currentRoute { finishRoute(builder) }
             currentRoute = nil
+        case .tls:
+            if let builder = currentTLS { finishTLS(builder) }
+            currentTLS = nil
         }
         context = .top
         frameOpen = nil

@@ -42,6 +42,13 @@ struct Lexer {
         self.environment = environment
     }
 
+    /// The 1-based column of `location`, in Characters like the sink's (for the few positions
+    /// kept in the configuration, such as file paths; diagnostics resolve theirs in one pass).
+    func column(of location: SourceLocation) -> Int {
+        let end = min(max(location.offset, location.lineStart), bytes.count)
+        return 1 + String(decoding: bytes[location.lineStart..<end], as: UTF8.self).count
+    }
+
     private var location: SourceLocation { SourceLocation(offset: index, line: line, lineStart: lineStart) }
 
     private func location(at offset: Int) -> SourceLocation {

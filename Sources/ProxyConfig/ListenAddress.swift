@@ -4,14 +4,23 @@ package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     package var host: String
     /// 0 asks the OS for a free port (tests).
     package var port: Int
+    /// `listen HOST:PORT tls`: TLS (and HTTP/2 by ALPN) with the `tls { }` block's certificate;
+    /// false is cleartext HTTP/1.1.
+    package var tls: Bool
 
     /// Creates an address; `host` is unbracketed.
-    package init(host: String, port: Int) {
+    package init(host: String, port: Int, tls: Bool = false) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
-    /// `0.0.0.0:8080`, `[::]:8080`.
+    /// The same host and port, TLS or not: two such listeners would bind one socket.
+    package func sameSocket(as other: ListenAddress) -> Bool {
+        host == other.host && port == other.port
+    }
+
+    /// `0.0.0.0:8080`, `[::]:8080` (without ` tls`: this is the socket address).
     package var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }

@@ -9,17 +9,29 @@ extension ProxyConfiguration {
         func row(_ name: String, _ value: String, indent: String = "") {
             lines.append(indent + name.padded(to: indent.isEmpty ? 15 : 23) + value)
         }
-        for address in listen { row("listen", address.description) }
+        for address in listen { row("listen", address.description + (address.tls ? " tls" : "")) }
         row("admin", admin?.description ?? "(none)")
         row("self_origin", selfOrigins.isEmpty ? "(none)" : selfOrigins.sorted().joined(separator: " "))
         row("max_body_size", formatBodySize(maxBodySize))
         row("drain_timeout", Units.formatDuration(drainTimeoutMilliseconds))
+        if let tls {
+            row(
+                "tls",
+                "certificate \(tls.certificate.path)  key \(tls.key.path)  http2 \(tls.http2 ? "on" : "off")  min_version \(tls.minimumVersion.rawValue)"
+            )
+        }
         lines.append("")
         for name in upstreams.keys.sorted() {
             guard let upstream = upstreams[name] else { continue }
-            lines.append(
+            var line =
                 "upstream \(name)  \(upstream.urlPrefix)  connect_timeout \(Units.formatDuration(upstream.connectTimeoutMilliseconds))  timeout \(Units.formatDuration(upstream.timeoutMilliseconds))"
-            )
+            if let tls = upstream.tls {
+                line += "  ca_file \(tls.caFile?.path ?? "(system)")  tls_verify \(tls.verify ? "on" : "off")"
+                if let identity = tls.clientIdentity {
+                    line += "  client_certificate \(identity.certificate.path)  client_key \(identity.key.path)"
+                }
+            }
+            lines.append(line)
         }
         if !upstreams.isEmpty { lines.append("") }
         lines.append("cors { }  (defaults; also used for the no-route 404)")
@@ -61,6 +73,7 @@ extension ProxyConfiguration {
             row("allow_private_network", settings.allowPrivateNetwork ? "on" : "off"),
             row("enforce", settings.enforce.rawValue),
             row("preflight_status", String(settings.preflightStatus)),
+            row("websocket", settings.websocket ? "on" : "off"),
         ]
     }
 }

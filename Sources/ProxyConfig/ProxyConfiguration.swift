@@ -18,6 +18,8 @@ package struct ProxyConfiguration: Sendable, Hashable {
     package var defaultCORS: CORSSettings
     /// The routes, sorted for matching.
     package var routes: RouteTable
+    /// The `tls { }` block; present whenever a `listen … tls` is.
+    package var tls: ServerTLSSettings?
 
     /// Default `max_body_size`: 100m.
     package static let defaultMaxBodySize: Int64 = 100 << 20
@@ -37,11 +39,17 @@ package struct LoadResult: Sendable {
     package var configuration: ProxyConfiguration?
     /// All errors and warnings, in source order.
     package var diagnostics: [Diagnostic]
+    /// The TLS files the conf names, also when it has errors (their checks read files, so
+    /// they run outside this module: ProxyTLS).
+    package var tlsFiles: TLSFileReferences
 
     /// A result as the loader makes it (also used for a file that cannot be read).
-    package init(configuration: ProxyConfiguration?, diagnostics: [Diagnostic]) {
+    package init(
+        configuration: ProxyConfiguration?, diagnostics: [Diagnostic], tlsFiles: TLSFileReferences = .init()
+    ) {
         self.configuration = configuration
         self.diagnostics = diagnostics
+        self.tlsFiles = tlsFiles
     }
 
     /// The errors only.
@@ -53,8 +61,10 @@ package struct LoadResult: Sendable {
 /// Parses and validates conf text (input is text and environment; no file I/O).
 /// `path` is only used in diagnostics.
 package func load(text: String, path: String, environment: [String: String]) -> LoadResult {
-    var parser = ConfigParser(text: text, environment: environment)
+    var parser = ConfigParser(text: text, environment: environment, path: path)
     let configuration = parser.run()
     let diagnostics = parser.sink.resolve(text: text, path: path)
-    return LoadResult(configuration: parser.sink.errorCount == 0 ? configuration : nil, diagnostics: diagnostics)
+    return LoadResult(
+        configuration: parser.sink.errorCount == 0 ? configuration : nil, diagnostics: diagnostics,
+        tlsFiles: parser.tlsFiles)
 }

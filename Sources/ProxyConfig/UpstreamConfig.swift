@@ -16,14 +16,17 @@ package struct UpstreamConfig: Sendable, Hashable {
     package var connectTimeoutMilliseconds: Int64 = 5000
     /// `timeout`: no byte from the upstream for this long; default 60s.
     package var timeoutMilliseconds: Int64 = 60_000
+    /// `ca_file`, `tls_verify`, `client_certificate`, `client_key`; nil for `http://`.
+    package var tls: UpstreamTLSSettings?
 
-    /// Creates an upstream with the default timeouts.
+    /// Creates an upstream with the default timeouts (and, for `https`, the default TLS settings).
     package init(name: String, scheme: Scheme, host: String, port: Int, basePath: String) {
         self.name = name
         self.scheme = scheme
         self.host = host
         self.port = port
         self.basePath = basePath
+        self.tls = scheme == .https ? UpstreamTLSSettings() : nil
     }
 
     /// `host[:port]`, the port omitted when it is the scheme's default: the `Host` header sent upstream.

@@ -1,5 +1,6 @@
 import CORSPolicy
 import ProxyConfig
+import Upstream
 
 /// One route as the data path uses it: the resolved route plus what is
 /// precomputed at load (compiled policy, upstream origin, labels, metric series,
@@ -16,6 +17,8 @@ package final class ServingRoute: Sendable {
     package let maxBodySize: Int64
     package let connectTimeoutMilliseconds: Int
     package let timeoutMilliseconds: Int
+    /// The upstream's TLS settings for `TransferRequest`; nil for `http://`.
+    package let upstreamTLS: UpstreamTLS?
     package let metrics: RouteMetrics
     package let preflightResponses = PreflightResponseCache()
     /// `scheme://host[:port]` of the upstream.
@@ -31,6 +34,11 @@ package final class ServingRoute: Sendable {
         self.maxBodySize = route.maxBodySize
         self.connectTimeoutMilliseconds = Int(route.upstream.connectTimeoutMilliseconds)
         self.timeoutMilliseconds = Int(route.upstream.timeoutMilliseconds)
+        self.upstreamTLS = route.upstream.tls.map {
+            UpstreamTLS(
+                caFile: $0.caFile?.path, verify: $0.verify, clientCertificate: $0.clientIdentity?.certificate.path,
+                clientKey: $0.clientIdentity?.key.path)
+        }
         self.metrics = metrics.routeMetrics(label: route.label)
         self.upstreamOrigin = "\(route.upstream.scheme.rawValue)://\(route.upstream.authority)"
     }

@@ -35,6 +35,28 @@ package enum RequestBodyFraming: Sendable, Equatable {
     case chunked
 }
 
+/// How to speak TLS to an `https://` upstream: the conf's `ca_file`, `tls_verify`,
+/// `client_certificate` and `client_key`, as paths to hand to the TLS library.
+package struct UpstreamTLS: Sendable, Hashable {
+    /// Trust only the CAs in this PEM file; nil trusts the system's store.
+    package var caFile: String?
+    /// Check the certificate chain and that it names the URL's host.
+    package var verify: Bool
+    /// The client certificate (PEM) for mutual TLS; set together with `clientKey`.
+    package var clientCertificate: String?
+    /// The client certificate's private key (PEM).
+    package var clientKey: String?
+
+    /// The system's CAs, verification on, no client certificate unless given.
+    package init(caFile: String? = nil, verify: Bool = true, clientCertificate: String? = nil, clientKey: String? = nil)
+    {
+        self.caFile = caFile
+        self.verify = verify
+        self.clientCertificate = clientCertificate
+        self.clientKey = clientKey
+    }
+}
+
 /// Everything the worker needs to start one upstream exchange. Headers are
 /// final: hop-by-hop removed, `Host` and `X-Forwarded-*` already set by the server.
 package struct TransferRequest: Sendable {
@@ -46,10 +68,14 @@ package struct TransferRequest: Sendable {
     package var connectTimeoutMilliseconds: Int
     /// The conf's `timeout`: no byte from the upstream for this long (paused time excluded).
     package var idleTimeoutMilliseconds: Int
+    /// The upstream's TLS settings; nil means the defaults of `UpstreamTLS()` (an `http://`
+    /// upstream has nil, and the settings do not matter to it). Required, never defaulted,
+    /// so no caller can forget an upstream's `ca_file` or client certificate.
+    package var tls: UpstreamTLS?
 
     package init(
         url: String, method: String, headers: [HeaderField], body: RequestBodyFraming,
-        connectTimeoutMilliseconds: Int, idleTimeoutMilliseconds: Int
+        connectTimeoutMilliseconds: Int, idleTimeoutMilliseconds: Int, tls: UpstreamTLS?
     ) {
         self.url = url
         self.method = method
@@ -57,6 +83,7 @@ package struct TransferRequest: Sendable {
         self.body = body
         self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
         self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
+        self.tls = tls
     }
 }
 

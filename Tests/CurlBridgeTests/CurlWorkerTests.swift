@@ -86,7 +86,8 @@ struct CurlWorkerTests {
     struct MappingCase: Sendable, CustomTestStringConvertible {
         var code: CURLcode
         var kind: UpstreamError.Kind
-        var testDescription: String { "curl \(code.rawValue) -> \(kind)" }
+        var detail = "x"
+        var testDescription: String { "curl \(code.rawValue) \(detail) -> \(kind)" }
     }
 
     @Test(arguments: [
@@ -94,11 +95,25 @@ struct CurlWorkerTests {
         MappingCase(code: CURLE_COULDNT_RESOLVE_HOST, kind: .connect),
         MappingCase(code: CURLE_URL_MALFORMAT, kind: .connect),
         MappingCase(code: CURLE_UNSUPPORTED_PROTOCOL, kind: .connect),
-        MappingCase(code: CURLE_SSL_CONNECT_ERROR, kind: .connect),
-        MappingCase(code: CURLE_PEER_FAILED_VERIFICATION, kind: .connect),
+        MappingCase(code: CURLE_SSL_CONNECT_ERROR, kind: .tls),
+        MappingCase(code: CURLE_PEER_FAILED_VERIFICATION, kind: .tls),
+        MappingCase(code: CURLE_SSL_CERTPROBLEM, kind: .tls),
+        MappingCase(code: CURLE_SSL_CACERT_BADFILE, kind: .tls),
+        MappingCase(code: CURLE_SSL_CLIENTCERT, kind: .tls),
         MappingCase(code: CURLE_OPERATION_TIMEDOUT, kind: .timeout),
         MappingCase(code: CURLE_RECV_ERROR, kind: .reset),
         MappingCase(code: CURLE_SEND_ERROR, kind: .reset),
+        MappingCase(
+            code: CURLE_RECV_ERROR, kind: .tls,
+            detail: "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0"),
+        MappingCase(
+            code: CURLE_SEND_ERROR, kind: .tls,
+            detail: "OpenSSL SSL_write: error:0A000412:SSL routines::sslv3 alert bad certificate, errno 0"),
+        MappingCase(
+            code: CURLE_RECV_ERROR, kind: .reset, detail: "OpenSSL SSL_read: Connection reset by peer, errno 104"),
+        MappingCase(
+            code: CURLE_RECV_ERROR, kind: .reset,
+            detail: "OpenSSL SSL_read: error:0A000126:SSL routines::unexpected eof while reading, errno 0"),
         MappingCase(code: CURLE_GOT_NOTHING, kind: .reset),
         MappingCase(code: CURLE_PARTIAL_FILE, kind: .reset),
         MappingCase(code: CURLE_WEIRD_SERVER_REPLY, kind: .reset),
@@ -106,8 +121,10 @@ struct CurlWorkerTests {
     ])
     func errorMapping(_ c: MappingCase) {
         let code = Int32(bitPattern: c.code.rawValue)
-        #expect(UpstreamError.kind(forCurlCode: code) == c.kind)
-        #expect(UpstreamError(curlCode: code, detail: "x") == UpstreamError(kind: c.kind, curlCode: code, detail: "x"))
+        #expect(UpstreamError.kind(forCurlCode: code, detail: c.detail) == c.kind)
+        #expect(
+            UpstreamError(curlCode: code, detail: c.detail)
+                == UpstreamError(kind: c.kind, curlCode: code, detail: c.detail))
     }
 
     @Test func getAndHead() async throws {

@@ -211,7 +211,7 @@ func exchange(
 
 func request(
     _ url: String, method: String = "GET", headers: [HeaderField] = [], body: RequestBodyFraming = .none,
-    connectTimeout: Int = 2000, idleTimeout: Int = 10_000
+    connectTimeout: Int = 2000, idleTimeout: Int = 10_000, tls: UpstreamTLS? = nil
 ) -> TransferRequest {
     var headers = headers
     if !headers.contains(where: { $0.name.lowercased() == "host" }) {
@@ -219,5 +219,5 @@ func request(
     }
     return TransferRequest(
         url: url, method: method, headers: headers, body: body, connectTimeoutMilliseconds: connectTimeout,
-        idleTimeoutMilliseconds: idleTimeout)
+        idleTimeoutMilliseconds: idleTimeout, tls: tls)
 }

@@ -3,6 +3,7 @@ import HeaderFields
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Shared by every test: created once, before any file-descriptor baseline is taken.
@@ -127,32 +128,38 @@ final class UpstreamRecord: Sendable {
 /// `/stream?bytes=N[&chunked=1]`, `/cut?bytes=N` (promises 2N, sends N, closes), `/hang`,
 /// `/continue` (100 then 200), `/repeat` (repeated response headers), `/nocontent` (204).
 /// `&tag=T` registers the connection's close future under T.
+/// With `tls`, the same over HTTPS (`url` then says `https://`).
 final class TestUpstream: Sendable {
     let channel: any Channel
     let record: UpstreamRecord
+    let scheme: String
     var port: Int { channel.localAddress?.port ?? 0 }
 
-    private init(channel: any Channel, record: UpstreamRecord) {
+    private init(channel: any Channel, record: UpstreamRecord, scheme: String) {
         self.channel = channel
         self.record = record
+        self.scheme = scheme
     }
 
-    static func start() async throws -> TestUpstream {
+    static func start(tls: NIOSSLContext? = nil) async throws -> TestUpstream {
         let record = UpstreamRecord()
         let channel = try await ServerBootstrap(group: testGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 record.opened(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(record: record))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return TestUpstream(channel: channel, record: record)
+        return TestUpstream(channel: channel, record: record, scheme: tls == nil ? "http" : "https")
     }
 
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    func url(_ path: String) -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
 
     func stop() async throws {
         try await channel.close()

@@ -8,7 +8,10 @@ import Testing
         let result = ProxyConfig.load(text: try fixture("valid-full.conf"), path: "valid-full.conf", environment: [:])
         #expect(result.diagnostics.map(\.description) == [])
         let config = try #require(result.configuration)
-        #expect(config.listen.map(\.description) == ["0.0.0.0:8080", "[::]:8080"])
+        #expect(config.listen.map(\.description) == ["0.0.0.0:8080", "[::]:8080", "0.0.0.0:8443"])
+        #expect(config.listen.map(\.tls) == [false, false, true])
+        #expect(config.tls?.key.path == "/etc/cors-proxy/tls/privkey.pem")
+        #expect(config.upstreams["legacy"]?.tls?.clientIdentity?.key.path == "client.key")
         #expect(config.selfOrigins == ["https://proxy.example.com", "https://proxy.example.com:8443"])
         #expect(config.defaultCORS.allowOrigin.count == 3)
         #expect(config.upstreams["legacy"]?.basePath == "/v2")
@@ -51,6 +54,7 @@ import Testing
               allow_private_network  off
               enforce                on
               preflight_status       204
+              websocket              on
 
             route = /healthz  (line 30)
               upstream               api  http://127.0.0.1:3000
@@ -73,6 +77,7 @@ import Testing
               allow_private_network  off
               enforce                on
               preflight_status       204
+              websocket              on
 
             route /api/  (line 26)
               upstream               api  http://127.0.0.1:3000
@@ -88,6 +93,7 @@ import Testing
               allow_private_network  off
               enforce                on
               preflight_status       204
+              websocket              on
 
             """
         #expect(config.checkTable() == expected)

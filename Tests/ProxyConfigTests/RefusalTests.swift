@@ -26,7 +26,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
         Golden(
             "unknown directive", head + "bogus 1\n",
             [
-                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route"
+                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls"
             ]),
         Golden(
             "unknown directive with suggestion", head + "route /a/ {\n  upstream api\n  alow_origin *\n}\n",
@@ -36,7 +36,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
         Golden(
             "unknown directive skips its block", head + "server {\n  listen 1.2.3.4:80\n}\n",
             [
-                "proxy.conf:3:1: error: unknown directive 'server'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route"
+                "proxy.conf:3:1: error: unknown directive 'server'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls"
             ]),
         // Wrong block: at the name.
         Golden(
@@ -58,12 +58,12 @@ struct Golden: CustomTestStringConvertible, Sendable {
         Golden(
             "CORS directive in upstream", head + "upstream b {\n  url http://x\n  allow_origin *\n}\n",
             [
-                "proxy.conf:5:3: error: allow_origin is not allowed inside upstream { … }, which holds url, connect_timeout and timeout"
+                "proxy.conf:5:3: error: allow_origin is not allowed inside upstream { … }, which holds url, connect_timeout, timeout, ca_file, tls_verify, client_certificate and client_key"
             ]),
         Golden(
             "route-only directive in cors", head + "cors {\n  preserve_host on\n}\n",
             [
-                "proxy.conf:4:3: error: preserve_host is not allowed inside cors { … }, which holds only CORS directives (allow_origin, allow_methods, allow_headers, expose_headers, allow_credentials, max_age, allow_private_network, enforce, preflight_status)"
+                "proxy.conf:4:3: error: preserve_host is not allowed inside cors { … }, which holds only CORS directives (allow_origin, allow_methods, allow_headers, expose_headers, allow_credentials, max_age, allow_private_network, enforce, preflight_status, websocket)"
             ]),
         Golden(
             "url at top level", head + "url http://x\n",
@@ -94,7 +94,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
         Golden(
             "extra argument", head + "listen [::]:8080 extra\n",
             [
-                "proxy.conf:3:18: error: listen takes one argument; remove 'extra' (write listen 0.0.0.0:8080)"
+                "proxy.conf:3:18: error: listen takes HOST:PORT and optionally tls, not 'extra'; write listen 0.0.0.0:8080 or listen 0.0.0.0:8443 tls"
             ]),
         Golden(
             "allow_origin without values", head + "cors {\n  allow_origin\n}\n",
@@ -446,7 +446,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
             head
                 + "bogus; listen x\ncors { enforce maybe; max_age 1q }\nroute /a/ { upstream nope; preserve_host maybe }\n",
             [
-                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route",
+                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls",
                 "proxy.conf:3:15: error: 'x' has no port; write HOST:PORT, e.g. 0.0.0.0:8080, [::]:8080 or localhost:8080",
                 "proxy.conf:4:16: error: enforce takes on, report or off, not 'maybe'",
                 "proxy.conf:4:31: error: '1q' is not a duration; write a duration like 250ms, 30s, 5m or 1h (a bare number is seconds)",

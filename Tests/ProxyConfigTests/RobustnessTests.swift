@@ -42,7 +42,7 @@ import Testing
         let result = loadConf(String(decoding: bytes, as: UTF8.self))
         #expect(
             result.diagnostics.map(\.description) == [
-                "proxy.conf:4:1: error: unknown directive 'foo'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route"
+                "proxy.conf:4:1: error: unknown directive 'foo'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls"
             ])
     }
 
@@ -92,7 +92,7 @@ import Testing
         #expect(
             result.diagnostics.map(\.description) == [
                 "proxy.conf:3:11: error: the '{' of route is never closed; add '}' at the end of the block",
-                "proxy.conf:3:27: error: unknown directive 'foo'; expected one of: upstream, cors, max_body_size, preserve_host, strip_prefix, allow_origin, allow_methods, allow_headers, expose_headers, allow_credentials, max_age, allow_private_network, enforce, preflight_status",
+                "proxy.conf:3:27: error: unknown directive 'foo'; expected one of: upstream, cors, max_body_size, preserve_host, strip_prefix, allow_origin, allow_methods, allow_headers, expose_headers, allow_credentials, max_age, allow_private_network, enforce, preflight_status, websocket",
                 "proxy.conf:3:31: error: this '{' is never closed; add '}'",
                 "proxy.conf:3:33: error: unclosed quote; end the string with '\"' on the same line",
                 "proxy.conf:3:47: error: '${' is not closed; write ${NAME} or ${NAME:-default} on one line",

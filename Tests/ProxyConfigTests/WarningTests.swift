@@ -83,7 +83,8 @@ import Testing
         Golden(
             "* beside other origins", head + "route /a/ {\n  upstream api\n  allow_origin https://a.example.com *\n}\n",
             [
-                "proxy.conf:5:38: warning: '*' in allow_origin allows every origin, so the other entries are redundant; remove them or the '*'"
+                "proxy.conf:5:38: warning: '*' in allow_origin allows every origin, so the other entries are redundant; remove them or the '*'",
+                "proxy.conf:5:38: warning: '*' in allow_origin lets every site open a WebSocket here that carries the user's cookies (browsers apply no CORS to WebSocket, so the origin check is the only guard); list the origins, or write websocket off",
             ]),
         Golden(
             "CORS directive in a cors off route",

@@ -246,7 +246,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         let request = TransferRequest(
             url: route.upstreamURL(path: head.path, query: head.query), method: head.method, headers: headers,
             body: framing, connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
-            idleTimeoutMilliseconds: route.timeoutMilliseconds)
+            idleTimeoutMilliseconds: route.timeoutMilliseconds, tls: route.upstreamTLS)
         generation &+= 1
         let expected = generation
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
