@@ -30,6 +30,16 @@ let package = Package(
         .target(name: "HeaderFields", swiftSettings: hotPathSettings),
         .target(name: "CORSPolicy", dependencies: ["HeaderFields"], swiftSettings: hotPathSettings),
         .target(name: "ProxyConfig", dependencies: ["CORSPolicy"]),
+        // The log: access lines and library messages rendered straight into bytes, written
+        // by one thread (docs/DESIGN.md, "Logging").
+        .target(
+            name: "ProxyLog",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: hotPathSettings
+        ),
         // libcurl, through a C shim (curl_easy_setopt is variadic).
         .systemLibrary(
             name: "CCurl",
@@ -91,6 +101,15 @@ let package = Package(
         ),
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "HeaderFields"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig", "CORSPolicy"]),
+        .testTarget(
+            name: "ProxyLogTests",
+            dependencies: [
+                "ProxyLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "CurlBridgeTests",
             dependencies: [
