@@ -41,6 +41,7 @@ extension ConfigParser {
             listen: listen.map(\.address), admin: admin?.address, selfOrigins: selfOrigins, upstreams: upstreams,
             maxBodySize: bodyLimit,
             drainTimeoutMilliseconds: drainTimeout ?? ProxyConfiguration.defaultDrainTimeoutMilliseconds,
+            logFormat: logFormat ?? .text,
             defaultCORS: defaultSettings, routes: RouteTable(built))
     }
 

@@ -120,7 +120,7 @@ extension ConfigParser {
             builder.stripPrefix = token.text
         case let name where DirectiveNames.cors.contains(name):
             handleCORSDirective(statement, layer: &builder.cors)
-        case "listen", "admin", "self_origin", "drain_timeout":
+        case "listen", "admin", "self_origin", "drain_timeout", "log_format":
             refuse(statement, "\(name) is not allowed inside a route; move it to the top level")
         case "route":
             refuse(statement, "routes do not nest; close this route with '}' before the next one")
