@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "HeaderFields", "CORSPolicy", "ProxyConfig", "Upstream",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyLog", "Upstream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "CORSProxyCLI",
             dependencies: [
-                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyServer", "Upstream", "CurlBridge",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyLog", "ProxyServer", "Upstream", "CurlBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -123,15 +123,18 @@ let package = Package(
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "CORSPolicy", "Upstream", "HeaderFields",
+                "ProxyServer", "CORSPolicy", "ProxyLog", "Upstream", "HeaderFields",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // What the process-level test targets share: child processes, a raw HTTP/1.1 client,
         // the demo upstream's byte pattern and hash.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        // ProxyLog: the proxy's log lines are read back with the parser `suggest` uses.
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ProxyLog"]),
         // Headless Chromium against the built `cors-proxy` and `demo-upstream` (run as processes,
         // like IntegrationTests). The test pages are read from the source tree (#filePath).
         .testTarget(name: "BrowserTests", dependencies: ["TestSupport"], exclude: ["Pages"]),

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import ProxyConfig
+import ProxyLog
 import ProxyServer
 import ServiceLifecycle
 
@@ -43,22 +44,21 @@ struct Serve: AsyncParsableCommand {
     var curlWorkers: Int?
 
     func run() async throws {
-        let level = logLevel.level
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var logger = Logger(label: "cors-proxy")
-        logger.logLevel = level
-
+        // The conf first: its errors are diagnostics on stderr, and its log_format shapes
+        // every line from here on.
         let result = options.load()
         printDiagnostics(result.errors)
         guard let configuration = result.configuration, result.errors.isEmpty else {
             throw ExitCode(1)
         }
+        adoptProcessNice()  // the log writer thread inherits it
+        let output = LogOutput(format: LogFormat(configuration.logFormat), level: logLevel.level)
+        // The last lines reach stderr before the process exits, however it exits.
+        defer { output.close() }
+        LoggingSystem.bootstrap { label in ProxyLogHandler(label: label, output: output) }
+        let logger = Logger(label: "cors-proxy")
         for warning in result.warnings {
-            logger.warning("conf warning", metadata: ["diagnostic": "\(warning)"])
+            logger.warning("conf warning", metadata: ["event": "conf_warning", "diagnostic": "\(warning)"])
         }
 
         let registry = PrometheusCollectorRegistry()
@@ -70,7 +70,9 @@ struct Serve: AsyncParsableCommand {
         // keep-alive of Node and Apache upstreams, so a pooled connection the
         // upstream already closed is never picked for a request with a body.
         let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers ?? cores, maxConnectionIdleSeconds: 4)
-        let context = ServerContext(configuration: configuration, transport: curl, metrics: metrics, logger: logger)
+        let context = ServerContext(
+            configuration: configuration, transport: curl, metrics: metrics, logger: logger,
+            accessLog: AccessLog(output: output, eventLoops: group))
 
         var services: [any Service] = [CurlService(pool: curl)]
         do {
@@ -89,6 +91,7 @@ struct Serve: AsyncParsableCommand {
                     group: group,
                     drainTimeout: .milliseconds(configuration.drainTimeoutMilliseconds)))
         } catch {
+            output.flush()  // whatever was logged comes before the error
             FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
             try? await group.shutdownGracefully()
             throw ExitCode(1)
@@ -101,12 +104,15 @@ struct Serve: AsyncParsableCommand {
         do {
             try await serviceGroup.run()
         } catch {
-            logger.error("stopped with an error", metadata: ["error": "\(error)"])
             try? await group.shutdownGracefully()
+            output.handOffLoopBuffers()
+            logger.error("stopped with an error", metadata: ["event": "stopped", "error": "\(error)"])
             throw ExitCode(1)
         }
         try? await group.shutdownGracefully()
-        logger.info("stopped")
+        // The loops' last request lines go before "stopped".
+        output.handOffLoopBuffers()
+        logger.info("stopped", metadata: ["event": "stopped"])
     }
 }
 

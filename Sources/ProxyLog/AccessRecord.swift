@@ -85,27 +85,27 @@ extension AccessRecord {
     package func render(
         _ format: LogFormat, into buffer: LineBuffer, clock: inout TimestampFormatter, seconds: Int64, nanoseconds: Int
     ) {
-        let line = FieldWriter(format: format, buffer: buffer)
+        var line = FieldWriter(format: format, buffer: buffer)
         line.begin(clock: &clock, seconds: seconds, nanoseconds: nanoseconds, level: level)
         line.event(event == .access ? "access" : "denial")
-        line.string("client", client)
-        line.string("method", method)
-        line.string("target", target)
-        line.string("route", route)
-        line.string("kind", kind)
-        line.integer("status", Int64(status))
-        line.string("outcome", outcome)
-        line.milliseconds("duration_ms", durationNanoseconds)
-        if let origin { line.string("origin", origin) }
-        if let reason { line.string("reason", reason) }
-        if let detail { line.string("detail", detail) }
-        if let requestMethod { line.string("request_method", requestMethod) }
-        if let requestHeaders { line.string("request_headers", requestHeaders) }
-        line.integer("bytes_in", bytesIn)
-        line.integer("bytes_out", bytesOut)
-        if let upstream { line.string("upstream", upstream) }
-        if let upstreamNanoseconds { line.milliseconds("upstream_ms", upstreamNanoseconds) }
-        if let note { line.string("note", note) }
+        line.string(" client=", "\",\"client\":\"", client)
+        line.string(" method=", "\",\"method\":\"", method)
+        line.string(" target=", "\",\"target\":\"", target)
+        line.string(" route=", "\",\"route\":\"", route)
+        line.string(" kind=", "\",\"kind\":\"", kind)
+        line.integer(" status=", "\",\"status\":", Int64(status))
+        line.string(" outcome=", "\",\"outcome\":\"", outcome)
+        line.milliseconds(" duration_ms=", "\",\"duration_ms\":", durationNanoseconds)
+        if let origin { line.string(" origin=", "\",\"origin\":\"", origin) }
+        if let reason { line.string(" reason=", "\",\"reason\":\"", reason) }
+        if let detail { line.string(" detail=", "\",\"detail\":\"", detail) }
+        if let requestMethod { line.string(" request_method=", "\",\"request_method\":\"", requestMethod) }
+        if let requestHeaders { line.string(" request_headers=", "\",\"request_headers\":\"", requestHeaders) }
+        line.integer(" bytes_in=", "\",\"bytes_in\":", bytesIn)
+        line.integer(" bytes_out=", "\",\"bytes_out\":", bytesOut)
+        if let upstream { line.string(" upstream=", "\",\"upstream\":\"", upstream) }
+        if let upstreamNanoseconds { line.milliseconds(" upstream_ms=", "\",\"upstream_ms\":", upstreamNanoseconds) }
+        if let note { line.string(" note=", "\",\"note\":\"", note) }
         line.end()
     }
 }
@@ -115,9 +115,18 @@ extension AccessRecord {
 struct FieldWriter {
     let format: LogFormat
     let buffer: LineBuffer
+    /// JSON: the last value was a string whose closing quote is not written yet. JSON keys
+    /// are spelled with that quote in front (`","name":"`), so the quote and the next key
+    /// are one copy, and a field costs no more than in text.
+    private var quoteOpen = false
 
-    /// `TIME LEVEL` or `{"time":"…","level":"…"`.
-    func begin(clock: inout TimestampFormatter, seconds: Int64, nanoseconds: Int, level: Logger.Level) {
+    init(format: LogFormat, buffer: LineBuffer) {
+        self.format = format
+        self.buffer = buffer
+    }
+
+    /// `TIME LEVEL` or `{"time":"…","level":"…`.
+    mutating func begin(clock: inout TimestampFormatter, seconds: Int64, nanoseconds: Int, level: Logger.Level) {
         switch format {
         case .text:
             clock.append(seconds: seconds, nanoseconds: nanoseconds, to: buffer)
@@ -128,60 +137,66 @@ struct FieldWriter {
             clock.append(seconds: seconds, nanoseconds: nanoseconds, to: buffer)
             buffer.append("\",\"level\":\"")
             buffer.append(level.lineName)
-            buffer.append(UInt8(ascii: "\""))
+            quoteOpen = true
         }
     }
 
+    /// A JSON key spelled with the previous string's closing quote in front.
+    @inline(__always)
+    private mutating func jsonKey(_ key: StaticString) {
+        key.withUTF8Buffer { bytes in
+            buffer.append(quoteOpen ? bytes : UnsafeBufferPointer(rebasing: bytes.dropFirst()))
+        }
+    }
+
+    /// Closes a pending JSON string before something that is not a static key.
+    @inline(__always)
+    private mutating func closeQuote() {
+        if quoteOpen { buffer.append(UInt8(ascii: "\"")) }
+        quoteOpen = false
+    }
+
     /// The event name: positional in text, `"event":"…"` in JSON.
-    func event(_ name: StaticString) {
+    mutating func event(_ name: StaticString) {
         switch format {
         case .text:
             buffer.append(UInt8(ascii: " "))
             buffer.append(name)
         case .json:
-            buffer.append(",\"event\":\"")
+            jsonKey("\",\"event\":\"")
             buffer.append(name)
-            buffer.append(UInt8(ascii: "\""))
+            quoteOpen = true
         }
     }
 
     /// An event name that is not a constant (library messages), sanitised like a key.
-    func event(dynamic name: String) {
+    mutating func event(dynamic name: String) {
         switch format {
         case .text:
             buffer.append(UInt8(ascii: " "))
             buffer.appendSanitizedKey(name)
         case .json:
-            buffer.append(",\"event\":\"")
+            jsonKey("\",\"event\":\"")
             buffer.appendSanitizedKey(name)
-            buffer.append(UInt8(ascii: "\""))
+            quoteOpen = true
         }
     }
 
-    @inline(__always)
-    private func key(_ name: StaticString) {
+    /// A string field: `text` is ` name=`, `json` is `","name":"`.
+    mutating func string(_ text: StaticString, _ json: StaticString, _ value: String) {
         switch format {
         case .text:
-            buffer.append(UInt8(ascii: " "))
-            buffer.append(name)
-            buffer.append(UInt8(ascii: "="))
+            buffer.append(text)
+            buffer.appendTextValue(value)
         case .json:
-            buffer.append(",\"")
-            buffer.append(name)
-            buffer.append("\":")
-        }
-    }
-
-    func string(_ name: StaticString, _ value: String) {
-        key(name)
-        switch format {
-        case .text: buffer.appendTextValue(value)
-        case .json: buffer.appendJSONString(value)
+            jsonKey(json)
+            buffer.appendJSONStringBody(value)
+            quoteOpen = true
         }
     }
 
     /// A field whose key is not a constant (library metadata).
-    func string(dynamicKey name: String, _ value: String) {
+    mutating func string(dynamicKey name: String, _ value: String) {
         switch format {
         case .text:
             buffer.append(UInt8(ascii: " "))
@@ -189,26 +204,35 @@ struct FieldWriter {
             buffer.append(UInt8(ascii: "="))
             buffer.appendTextValue(value)
         case .json:
+            closeQuote()
             buffer.append(",\"")
             buffer.appendSanitizedKey(name)
-            buffer.append("\":")
-            buffer.appendJSONString(value)
+            buffer.append("\":\"")
+            buffer.appendJSONStringBody(value)
+            quoteOpen = true
         }
     }
 
-    func integer(_ name: StaticString, _ value: Int64) {
-        key(name)
+    /// A number field: `text` is ` name=`, `json` is `","name":`.
+    mutating func integer(_ text: StaticString, _ json: StaticString, _ value: Int64) {
+        if format == .text { buffer.append(text) } else { jsonKey(json) }
+        quoteOpen = false
         buffer.appendDecimal(value)
     }
 
-    func milliseconds(_ name: StaticString, _ nanoseconds: Int64) {
-        key(name)
+    /// Milliseconds with three decimals, a number in both formats.
+    mutating func milliseconds(_ text: StaticString, _ json: StaticString, _ nanoseconds: Int64) {
+        if format == .text { buffer.append(text) } else { jsonKey(json) }
+        quoteOpen = false
         buffer.appendMilliseconds(nanoseconds: nanoseconds)
     }
 
     /// The end of the line: `\n`, or `}\n`.
-    func end() {
-        if format == .json { buffer.append(UInt8(ascii: "}")) }
+    mutating func end() {
+        if format == .json {
+            closeQuote()
+            buffer.append(UInt8(ascii: "}"))
+        }
         buffer.append(UInt8(ascii: "\n"))
     }
 }

@@ -15,7 +15,7 @@ extension LineBuffer {
     }
 
     package func appendTextValue(bytes: UnsafeBufferPointer<UInt8>) {
-        if !bytes.isEmpty, bytes.allSatisfy(Self.isBare) {
+        if !bytes.isEmpty, Self.allBare(bytes) {
             append(bytes)
             return
         }
@@ -28,6 +28,12 @@ extension LineBuffer {
     package func appendJSONString(_ value: String) {
         var value = value
         value.withUTF8 { appendJSONString(bytes: $0) }
+    }
+
+    /// A JSON string's escaped contents, without the quotes.
+    package func appendJSONStringBody(_ value: String) {
+        var value = value
+        value.withUTF8 { appendEscaped($0) }
     }
 
     package func appendJSONString(bytes: UnsafeBufferPointer<UInt8>) {
@@ -46,6 +52,66 @@ extension LineBuffer {
         for byte in key.utf8 {
             append(Self.isKeyByte(byte) ? byte : UInt8(ascii: "_"))
         }
+    }
+
+    // MARK: Scanning eight bytes at a time
+    //
+    // Values are scanned a word at a time (SWAR): a word with no byte that needs attention
+    // is skipped whole. The per-byte rules below decide every word that has one.
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Nonzero when a byte of `word` is zero.
+    @inline(__always)
+    private static func zeroByte(_ word: UInt64) -> UInt64 { (word &- ones) & ~word & highs }
+
+    /// Nonzero when a byte of `word` equals `byte`.
+    @inline(__always)
+    private static func byte(_ word: UInt64, equals byte: UInt8) -> UInt64 {
+        zeroByte(word ^ (ones &* UInt64(byte)))
+    }
+
+    /// Nonzero when a byte of `word` is below `limit` (at most 0x80) or at or above 0x80.
+    @inline(__always)
+    private static func byte(_ word: UInt64, below limit: UInt8) -> UInt64 {
+        ((word &- ones &* UInt64(limit)) & ~word & highs) | (word & highs)
+    }
+
+    /// Nonzero when a byte of `word` is not copied as it is inside quotes: a control byte,
+    /// DEL, `"`, `\`, or a non-ASCII byte (decided one by one).
+    @inline(__always)
+    static func needsAttention(_ word: UInt64) -> UInt64 {
+        byte(word, below: 0x20) | byte(word, equals: 0x7F) | byte(word, equals: 0x22) | byte(word, equals: 0x5C)
+    }
+
+    /// Whether `test` flags any word of `bytes`: whole words, then the last eight bytes
+    /// (overlapping), or for a value under eight bytes one word padded with `a`, which no
+    /// test flags. No byte-by-byte tail.
+    @inline(__always)
+    static func anyWord(_ bytes: UnsafeBufferPointer<UInt8>, _ test: (UInt64) -> UInt64) -> Bool {
+        guard let start = bytes.baseAddress else { return false }
+        let count = bytes.count
+        let raw = UnsafeRawPointer(start)
+        if count >= 8 {
+            var index = 0
+            while index + 8 <= count {
+                if test(raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)) != 0 { return true }
+                index += 8
+            }
+            return index < count && test(raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)) != 0
+        }
+        var word: UInt64 = 0x6161_6161_6161_6161
+        for index in 0..<count {
+            let shift = UInt64(index * 8)
+            word = (word & ~(0xFF << shift)) | (UInt64(start[index]) << shift)
+        }
+        return test(word) != 0
+    }
+
+    /// Whether every byte may stand in a bare logfmt value.
+    static func allBare(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        !anyWord(bytes) { needsAttention($0) | byte($0, equals: 0x20) | byte($0, equals: 0x3D) }
     }
 
     @inline(__always)
@@ -67,11 +133,28 @@ extension LineBuffer {
 
     /// The escaped body of a quoted value. Runs of bytes that need no escape are copied
     /// in one piece.
+    @inline(__always)
     func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>) {
+        // Nearly every value needs no escape at all: one check, one copy.
+        if Self.anyWord(bytes, Self.needsAttention) {
+            appendEscapedByteByByte(bytes)
+        } else {
+            append(bytes)
+        }
+    }
+
+    @inline(never)
+    private func appendEscapedByteByByte(_ bytes: UnsafeBufferPointer<UInt8>) {
         let count = bytes.count
         var index = 0
         var runStart = 0
+        guard let start = bytes.baseAddress else { return }
+        let raw = UnsafeRawPointer(start)
         while index < count {
+            if index + 8 <= count, Self.needsAttention(raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)) == 0 {
+                index += 8
+                continue
+            }
             let byte = bytes[index]
             if byte >= 0x20 && byte < 0x7F && byte != 0x22 && byte != 0x5C {
                 index += 1

@@ -63,9 +63,38 @@ package final class LineBuffer: @unchecked Sendable {
     @inline(__always)
     package func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-        reserve(bytes.count)
-        (base + count).update(from: source, count: bytes.count)
-        count &+= bytes.count
+        let length = bytes.count
+        reserve(length)
+        let target = base + count
+        // Most fields are a few bytes: two overlapping word copies beat a call to memmove
+        // (which a byte loop would be turned back into).
+        if length <= 32 {
+            let from = UnsafeRawPointer(source)
+            let to = UnsafeMutableRawPointer(target)
+            if length >= 16 {
+                let head = from.loadUnaligned(as: SIMD16<UInt8>.self)
+                let tail = from.loadUnaligned(fromByteOffset: length - 16, as: SIMD16<UInt8>.self)
+                to.storeBytes(of: head, as: SIMD16<UInt8>.self)
+                to.storeBytes(of: tail, toByteOffset: length - 16, as: SIMD16<UInt8>.self)
+            } else if length >= 8 {
+                let head = from.loadUnaligned(as: UInt64.self)
+                let tail = from.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+                to.storeBytes(of: head, as: UInt64.self)
+                to.storeBytes(of: tail, toByteOffset: length - 8, as: UInt64.self)
+            } else if length >= 4 {
+                let head = from.loadUnaligned(as: UInt32.self)
+                let tail = from.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+                to.storeBytes(of: head, as: UInt32.self)
+                to.storeBytes(of: tail, toByteOffset: length - 4, as: UInt32.self)
+            } else {
+                target[0] = source[0]
+                target[length - 1] = source[length - 1]
+                target[length >> 1] = source[length >> 1]
+            }
+        } else {
+            target.update(from: source, count: length)
+        }
+        count &+= length
     }
 
     @inline(__always)

@@ -23,12 +23,12 @@ package enum MessageLine {
         level: Logger.Level, event: String?, message: String, fields: [(key: String, value: String)],
         format: LogFormat, into buffer: LineBuffer, clock: inout TimestampFormatter, seconds: Int64, nanoseconds: Int
     ) {
-        let line = FieldWriter(format: format, buffer: buffer)
+        var line = FieldWriter(format: format, buffer: buffer)
         line.begin(clock: &clock, seconds: seconds, nanoseconds: nanoseconds, level: level)
         let eventName = (event?.isEmpty ?? true) ? "log" : event!
         line.event(dynamic: eventName)
         if format == .json || message != eventName {
-            line.string("msg", message)
+            line.string(" msg=", "\",\"msg\":\"", message)
         }
         let written = fields.map { (key: reserved.contains($0.key) ? "_" + $0.key : $0.key, value: $0.value) }
         for (key, value) in written.sorted(by: { $0.key < $1.key }) {

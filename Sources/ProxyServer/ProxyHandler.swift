@@ -49,7 +49,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var decision: Decision
         var kind: RequestKind
         var outcome: Outcome
-        var origin: String?
+        /// The request's `Origin` and preflight lines, for its log line.
+        var facts: RequestFacts?
         var method: String
         var target: String
         var keepAlive: Bool
@@ -204,8 +205,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// carries the CORS headers a success would have had for that origin (SPEC 3), so a
     /// script can read the status.
     private func rejectMalformed(context: ChannelHandlerContext, error: HTTPParseError) {
-        logger.info(
-            "malformed request", metadata: ["http.status": "\(error.status)", "cors.detail": "\(error.detail)"])
         let text = "\(error.status == 431 ? "request head too large" : "malformed request"): \(error.detail)\n"
         switch machine.state {
         case .idle:
@@ -214,10 +213,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let head = HTTPRequestParser.salvageHead(input) {
                 let config = server.config
                 let route = config.route(for: head.path)
-                decision = config.decide(Self.facts(from: head, scheme: server.scheme), route: route)
+                let facts = Self.facts(from: head, scheme: server.scheme)
+                decision = config.decide(facts, route: route)
                 beginExchange(
-                    route: route, config: config, decision: decision, kind: .actual, origin: nil, head: head,
+                    route: route, config: config, decision: decision, kind: .actual, facts: facts, head: head,
                     keepAlive: false)
+            } else {
+                // Not even a request line to log it by: a line of its own.
+                logger.info(
+                    "malformed request",
+                    metadata: [
+                        "event": "malformed", "http.status": "\(error.status)", "cors.detail": "\(error.detail)",
+                    ])
             }
             _ = machine.clientClosed()
             writeLocalResponse(
@@ -264,7 +271,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let cached = route.preflightResponses.entry(for: key) {
                 beginExchange(
                     route: route, config: config, decision: cached.decision, kind: .preflight,
-                    origin: facts.origins.first, head: head, keepAlive: true)
+                    facts: facts, head: head, keepAlive: true)
                 finishLocalResponse(
                     cached.response, status: cached.status, close: false, note: nil, fromParser: true, context: context)
                 return
@@ -280,7 +287,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         beginExchange(
             route: route, config: config, decision: decision, kind: isPreflight ? .preflight : .actual,
-            origin: facts.origins.first, head: head, keepAlive: keepAlive)
+            facts: facts, head: head, keepAlive: keepAlive)
 
         switch decision {
         case .preflight(let status, let headers):
@@ -289,14 +296,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 route.preflightResponses.store(
                     .init(status: status, decision: decision, response: response), for: preflightKey)
             }
-        case .deny(let status, let headers, let denial):
-            if let denial { logDenial(denial, facts: facts, status: status, reported: false) }
+        case .deny(let status, let headers, _):
             let body: String? = status == 404 ? "no route for \(String(head.path))\n" : nil
             answerLocally(status: status, headers: headers, body: body, head: head, context: context)
         case .passThrough:
             forward(head, route: route, facts: facts, context: context)
-        case .forward(_, _, _, let outcome):
-            if case .reported(let denial) = outcome { logDenial(denial, facts: facts, status: nil, reported: true) }
+        case .forward:
             if head.isUpgrade {
                 // Upgrades (WebSocket) are not proxied yet (SPEC 3): 501, nothing forwarded.
                 answerLocally(
@@ -311,28 +316,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Starts the record of an exchange: what its response, access-log line and metrics need.
     private func beginExchange(
-        route: ServingRoute?, config: ServingConfig, decision: Decision, kind: RequestKind, origin: String?,
+        route: ServingRoute?, config: ServingConfig, decision: Decision, kind: RequestKind, facts: RequestFacts?,
         head: RequestHead, keepAlive: Bool
     ) {
         exchange = Exchange(
             route: route, metrics: route?.metrics ?? config.noRouteMetrics,
-            decision: decision, kind: kind, outcome: decision.outcome, origin: origin, method: head.method,
+            decision: decision, kind: kind, outcome: decision.outcome, facts: facts, method: head.method,
             target: head.target, keepAlive: keepAlive, started: .now())
         server.metrics.requestStarted()
-    }
-
-    /// One line per denial with its reason code and words (`info`; `warning` under `enforce report`).
-    private func logDenial(_ denial: Denial, facts: RequestFacts, status: Int?, reported: Bool) {
-        var metadata: Logger.Metadata = [
-            "cors.route": "\(exchange?.routeLabel ?? "-")", "cors.origin": "\(facts.origins.joined(separator: " | "))",
-            "cors.reason": "\(denial.reason.rawValue)", "cors.detail": "\(denial.detail)",
-        ]
-        if let status { metadata["http.status"] = "\(status)" }
-        if reported {
-            logger.warning("request not allowed, forwarded (enforce report)", metadata: metadata)
-        } else {
-            logger.info("request denied", metadata: metadata)
-        }
     }
 
     /// Writes a complete local response (preflight, denial, 404, 501). A request body
@@ -515,7 +506,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             logger.warning(
                 "upstream failed",
                 metadata: [
-                    "cors.route": "\(exchange?.routeLabel ?? "-")",
+                    "event": "upstream_error", "cors.route": "\(exchange?.routeLabel ?? "-")",
                     "upstream.name": "\(exchange?.route?.upstreamName ?? "-")",
                     "upstream.error": "\(error.kind.rawValue)", "cors.detail": "\(error.detail)",
                 ])
@@ -622,7 +613,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Access log line, metrics; the exchange is forgotten.
+    /// The request's one log line (denials included), metrics; the exchange is forgotten.
     private func finishExchange(status: Int, note: String?) {
         guard let exchange else { return }
         self.exchange = nil
@@ -630,20 +621,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let elapsed = (now - exchange.started).nanoseconds
         exchange.metrics.record(kind: exchange.kind, outcome: exchange.outcome, nanoseconds: elapsed)
         server.metrics.requestFinished()
-        if logger.logLevel <= .info {
-            var metadata: Logger.Metadata = [
-                "cors.route": "\(exchange.routeLabel)", "http.method": "\(exchange.method)",
-                "http.target": "\(exchange.target)", "http.status": "\(status)",
-                "cors.outcome": "\(exchange.outcome.label)", "bytes.in": "\(exchange.bytesIn)",
-                "bytes.out": "\(exchange.bytesOut)", "duration.ms": "\(Double(elapsed) / 1_000_000)",
-            ]
-            if let origin = exchange.origin { metadata["cors.origin"] = "\(origin)" }
-            if let s = exchange.upstreamStarted, let h = exchange.upstreamHeadAt {
-                metadata["upstream.ms"] = "\(Double((h - s).nanoseconds) / 1_000_000)"
-            }
-            if let note { metadata["cors.detail"] = "\(note)" }
-            logger.info("access", metadata: metadata)
+        let accessLog = server.accessLog
+        guard accessLog.isEnabled(for: exchange.outcome), let eventLoop = context?.eventLoop else { return }
+        var upstreamNanoseconds: Int64? = nil
+        if let s = exchange.upstreamStarted, let h = exchange.upstreamHeadAt {
+            upstreamNanoseconds = (h - s).nanoseconds
         }
+        accessLog.log(
+            AccessLog.Entry(
+                client: clientAddress, method: exchange.method, target: exchange.target, route: exchange.routeLabel,
+                kind: exchange.kind, status: status, outcome: exchange.outcome, durationNanoseconds: elapsed,
+                origins: exchange.facts?.origins ?? [], requestMethod: exchange.facts?.requestMethod,
+                requestHeaders: exchange.facts?.requestHeaders ?? [], bytesIn: exchange.bytesIn,
+                bytesOut: exchange.bytesOut,
+                upstream: exchange.upstreamStarted == nil ? nil : exchange.route?.upstreamName,
+                upstreamNanoseconds: upstreamNanoseconds, note: note),
+            on: eventLoop)
     }
 
     // MARK: - Timers
@@ -706,7 +699,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .body:
             // The client stopped sending its body: give up on the exchange.
             guard machine.clientClosed() == .cancelAndClose else { return }
-            logger.info("client body timeout", metadata: ["cors.route": "\(exchange?.routeLabel ?? "-")"])
             cancelTransfer()
             finishExchange(status: 408, note: "no request body byte from the client for 60 s")
         }

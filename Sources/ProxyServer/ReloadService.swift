@@ -30,21 +30,25 @@ package final class ReloadService: Service, Sendable {
         guard let configuration = result.configuration, result.errors.isEmpty else {
             for error in result.errors {
                 logger.error(
-                    "reload refused: conf error; still serving the previous conf", metadata: ["diagnostic": "\(error)"])
+                    "reload refused: conf error; still serving the previous conf",
+                    metadata: ["event": "reload_refused", "diagnostic": "\(error)"])
             }
             context.metrics.reload(succeeded: false)
             return false
         }
         for warning in result.warnings {
-            logger.warning("conf warning", metadata: ["diagnostic": "\(warning)"])
+            logger.warning("conf warning", metadata: ["event": "conf_warning", "diagnostic": "\(warning)"])
         }
         let old = context.config.configuration
         if old.listen != configuration.listen || old.admin != configuration.admin {
-            logger.warning("listen/admin addresses changed: restart the proxy to apply them")
+            logger.warning(
+                "listen/admin addresses changed: restart the proxy to apply them", metadata: ["event": "restart_needed"]
+            )
         }
         context.replaceConfig(configuration)
         context.metrics.reload(succeeded: true)
-        logger.info("conf reloaded", metadata: ["routes": "\(configuration.routes.matchOrder.count)"])
+        logger.info(
+            "conf reloaded", metadata: ["event": "reload", "routes": "\(configuration.routes.matchOrder.count)"])
         return true
     }
 }
