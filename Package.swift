@@ -40,6 +40,8 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        // `cors-proxy suggest`: the proxy's denial lines in, conf lines out. Pure.
+        .target(name: "PolicySuggestion", dependencies: ["CORSPolicy", "ProxyConfig", "ProxyLog"]),
         // libcurl, through a C shim (curl_easy_setopt is variadic).
         .systemLibrary(
             name: "CCurl",
@@ -82,7 +84,8 @@ let package = Package(
         .executableTarget(
             name: "CORSProxyCLI",
             dependencies: [
-                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyLog", "ProxyServer", "Upstream", "CurlBridge",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyLog", "PolicySuggestion", "ProxyServer", "Upstream",
+                "CurlBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -101,6 +104,9 @@ let package = Package(
         ),
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "HeaderFields"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig", "CORSPolicy"]),
+        .testTarget(
+            name: "PolicySuggestionTests",
+            dependencies: ["PolicySuggestion", "ProxyConfig", "CORSPolicy", "ProxyLog", "TestSupport"]),
         .testTarget(
             name: "ProxyLogTests",
             dependencies: [

@@ -17,8 +17,10 @@ struct ConfigOptions: ParsableArguments {
     }
 
     /// Reads and loads the conf. A file that cannot be read is reported like a conf error.
-    func load() -> LoadResult {
-        let path = self.path
+    func load() -> LoadResult { Self.load(path: path) }
+
+    /// Reads and loads the conf at `path`.
+    static func load(path: String) -> LoadResult {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             return LoadResult(
