@@ -69,6 +69,7 @@ package final class LogWriter: @unchecked Sendable {
                 guard let raw else { return nil }
                 let writer = Unmanaged<LogWriter>.fromOpaque(raw).takeRetainedValue()
                 LogWriter.nameThisThread()
+                LogWriter.blockBrokenPipeSignal()
                 writer.run()
                 return nil
             }, context)
@@ -92,6 +93,16 @@ package final class LogWriter: @unchecked Sendable {
             _ = "log-writer".withCString { write(fd, $0, strlen($0)) }
             _ = Glibc.close(fd)
         #endif
+    }
+
+    /// A stderr whose reader has gone (a log collector that died) makes `writev` fail with
+    /// EPIPE on this thread instead of killing the process with SIGPIPE: the proxy keeps
+    /// serving, and the lines are lost.
+    private static func blockBrokenPipeSignal() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
     /// Queues a buffer of complete lines and returns an empty buffer for the caller to
