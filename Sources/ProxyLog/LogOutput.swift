@@ -61,7 +61,7 @@ package final class LogOutput: Sendable {
         var clock = TimestampFormatter()
         MessageLine.render(
             level: level, event: event, message: message, fields: fields, format: format, into: buffer, clock: &clock)
-        _ = writer.submit(buffer, lines: 1)
+        writer.submitLast(buffer, lines: 1)
     }
 
     /// Passes every loop's buffered lines to the writer now (rather than at its tick's end).

@@ -109,6 +109,15 @@ package final class LogWriter: @unchecked Sendable {
     /// fill next (a recycled one when there is one). A buffer that would take the queue
     /// past its bound is dropped and its lines counted.
     package func submit(_ buffer: LineBuffer, lines: Int) -> LineBuffer {
+        enqueue(buffer, lines: lines, wantsSpare: true) ?? LineBuffer(capacity: 4096)
+    }
+
+    /// Queues a buffer the caller does not refill (a library message).
+    package func submitLast(_ buffer: LineBuffer, lines: Int) {
+        _ = enqueue(buffer, lines: lines, wantsSpare: false)
+    }
+
+    private func enqueue(_ buffer: LineBuffer, lines: Int, wantsSpare: Bool) -> LineBuffer? {
         guard !buffer.isEmpty else { return buffer }
         sync.lock()
         guard hasThread, state == .running else {
@@ -128,10 +137,10 @@ package final class LogWriter: @unchecked Sendable {
         queue.append(Chunk(buffer: buffer, lines: lines))
         queuedBytes += buffer.count
         submitted += 1
-        let spare = spares.popLast()
+        let spare = wantsSpare ? spares.popLast() : nil
         sync.broadcast()
         sync.unlock()
-        return spare ?? LineBuffer(capacity: 4096)
+        return spare
     }
 
     /// Lines dropped since the start because the queue was full.

@@ -109,7 +109,8 @@ struct LogTests {
         var events: [String] = []
         for line in lines {
             let object = try #require(
-                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                "not JSON: \(line)\nall lines:\n\(lines.joined(separator: "\n"))")
             #expect(object["time"] is String && object["level"] is String, "\(line)")
             events.append(try #require(object["event"] as? String))
         }
