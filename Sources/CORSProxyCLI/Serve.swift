@@ -74,36 +74,13 @@ struct Serve: AsyncParsableCommand {
             configuration: configuration, transport: curl, metrics: metrics, logger: logger,
             accessLog: AccessLog(output: output, eventLoops: group))
 
-        let failure = try await runServices(
-            configuration: configuration, context: context, curl: curl, group: group, logger: logger, output: output,
-            renderMetrics: { registry.emitToBuffer() })
-        // The services (and the listener's quiescing helper, which completes a promise on
-        // the loops when it goes) are gone by now: only then do the loops stop.
-        try? await group.shutdownGracefully()
-        // The loops' last request lines go before "stopped".
-        output.handOffLoopBuffers()
-        if let failure {
-            logger.error("stopped with an error", metadata: ["event": "stopped", "error": "\(failure)"])
-            throw ExitCode(1)
-        }
-        logger.info("stopped", metadata: ["event": "stopped"])
-    }
-}
-
-extension Serve {
-    /// Binds the listeners and runs the services until shutdown; returns the error that
-    /// stopped them, if any. The services live only as long as this call.
-    private func runServices(
-        configuration: ProxyConfiguration, context: ServerContext, curl: CurlWorkerPool,
-        group: MultiThreadedEventLoopGroup, logger: Logger, output: LogOutput,
-        renderMetrics: @escaping @Sendable () -> [UInt8]
-    ) async throws -> (any Error)? {
         var services: [any Service] = [CurlService(pool: curl)]
         do {
             if let admin = configuration.admin {
                 services.append(
-                    try await AdminService(address: admin, context: context, group: group, renderMetrics: renderMetrics)
-                )
+                    try await AdminService(
+                        address: admin, context: context, group: group,
+                        renderMetrics: { registry.emitToBuffer() }))
             }
             let options = self.options
             services.append(ReloadService(context: context, load: { options.load() }))
@@ -116,7 +93,6 @@ extension Serve {
         } catch {
             output.flush()  // whatever was logged comes before the error
             FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
-            services.removeAll()
             try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
@@ -127,10 +103,16 @@ extension Serve {
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await serviceGroup.run()
-            return nil
         } catch {
-            return error
+            try? await group.shutdownGracefully()
+            output.handOffLoopBuffers()
+            logger.error("stopped with an error", metadata: ["event": "stopped", "error": "\(error)"])
+            throw ExitCode(1)
         }
+        try? await group.shutdownGracefully()
+        // The loops' last request lines go before "stopped".
+        output.handOffLoopBuffers()
+        logger.info("stopped", metadata: ["event": "stopped"])
     }
 }
 

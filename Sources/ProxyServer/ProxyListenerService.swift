@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
 import NIOPosix
@@ -11,7 +12,10 @@ import ServiceLifecycle
 package final class ProxyListenerService: Service, Sendable {
     private let context: ServerContext
     private let group: any EventLoopGroup
-    private let quiesce: ServerQuiescingHelper
+    /// Taken by `drain`, so that it is freed there, while the event loops run: its deinit
+    /// completes a promise on a loop, which on a stopped loop makes NIO print an error (or
+    /// trap, when stderr is gone).
+    private let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
     private let drainTimeout: TimeAmount
     private let channels: [any Channel]
 
@@ -23,7 +27,7 @@ package final class ProxyListenerService: Service, Sendable {
         self.group = group
         self.drainTimeout = drainTimeout
         let quiesce = ServerQuiescingHelper(group: group)
-        self.quiesce = quiesce
+        self.quiesce = NIOLockedValueBox(quiesce)
         var channels: [any Channel] = []
         do {
             for address in addresses {
@@ -75,6 +79,7 @@ package final class ProxyListenerService: Service, Sendable {
     package func drain() async {
         context.startDraining()
         context.logger.info("draining", metadata: ["event": "draining", "in_flight": "\(context.metrics.inFlight)"])
+        guard let quiesce = self.quiesce.withLockedValue({ $0.take() }) else { return }
         let done = group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: done)
         let timeout = group.next().scheduleTask(in: drainTimeout) {

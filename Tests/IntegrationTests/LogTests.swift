@@ -190,7 +190,9 @@ struct LogTests {
         #expect(process.isRunning)
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(
+            process.terminationReason == .exit && process.terminationStatus == 0,
+            "\(process.terminationReason == .exit ? "exit status" : "signal") \(process.terminationStatus)")
     }
 
     /// The TCP ports `pid` listens on (from /proc), waiting until there are `atLeast`.
