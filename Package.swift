@@ -44,6 +44,18 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The log: access lines and library messages rendered straight into bytes, written
+        // by one thread (docs/DESIGN.md, "Logging").
+        .target(
+            name: "ProxyLog",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: hotPathSettings
+        ),
+        // `cors-proxy suggest`: the proxy's denial lines in, conf lines out. Pure.
+        .target(name: "PolicySuggestion", dependencies: ["CORSPolicy", "ProxyConfig", "ProxyLog"]),
         // libcurl, through a C shim (curl_easy_setopt is variadic).
         .systemLibrary(
             name: "CCurl",
@@ -70,7 +82,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "HeaderFields", "CORSPolicy", "ProxyConfig", "Upstream",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyLog", "ProxyTLS", "Upstream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -78,6 +90,8 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,7 +102,8 @@ let package = Package(
         .executableTarget(
             name: "CORSProxyCLI",
             dependencies: [
-                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyServer", "Upstream", "CurlBridge", "CProcessInfo", "ProxyTLS",
+                "HeaderFields", "CORSPolicy", "ProxyConfig", "ProxyLog", "PolicySuggestion", "ProxyServer", "Upstream",
+                "CurlBridge", "CProcessInfo", "ProxyTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -119,6 +134,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "PolicySuggestionTests",
+            dependencies: ["PolicySuggestion", "ProxyConfig", "CORSPolicy", "ProxyLog", "TestSupport"]),
+        .testTarget(
+            name: "ProxyLogTests",
+            dependencies: [
+                "ProxyLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "CurlBridgeTests",
             dependencies: [
                 "CurlBridge", "Upstream", "HeaderFields", "TestSupport",
@@ -132,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "CORSPolicy", "ProxyConfig", "Upstream", "HeaderFields", "TestSupport",
+                "ProxyServer", "CORSPolicy", "ProxyConfig", "ProxyLog", "Upstream", "HeaderFields", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -150,7 +177,8 @@ let package = Package(
         // the demo upstream's byte pattern and hash.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        // ProxyLog: the proxy's log lines are read back with the parser `suggest` uses.
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ProxyLog"]),
         // Headless Chromium against the built `cors-proxy` and `demo-upstream` (run as processes,
         // like IntegrationTests). The test pages are read from the source tree (#filePath).
         .testTarget(name: "BrowserTests", dependencies: ["TestSupport"], exclude: ["Pages"]),

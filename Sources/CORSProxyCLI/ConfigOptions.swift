@@ -30,9 +30,11 @@ struct ConfigOptions: ParsableArguments {
 
     /// The conf alone: no file it names is read (`explain`, which answers about CORS
     /// decisions, also on a machine without the server's certificates).
-    /// A conf file that cannot be read is reported like a conf error.
-    func loadConfOnly() -> LoadResult {
-        let path = self.path
+    func loadConfOnly() -> LoadResult { Self.load(path: path) }
+
+    /// Reads and loads the conf at `path`, no file it names read. A conf file that cannot be
+    /// read is reported like a conf error.
+    static func load(path: String) -> LoadResult {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             return LoadResult(

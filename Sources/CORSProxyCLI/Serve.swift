@@ -5,8 +5,10 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Prometheus
 import ProxyConfig
+import ProxyLog
 import ProxyServer
 import ServiceLifecycle
 
@@ -43,28 +45,22 @@ struct Serve: AsyncParsableCommand {
     var curlWorkers: Int?
 
     func run() async throws {
-        let level = logLevel.level
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var logger = Logger(label: "cors-proxy")
-        logger.logLevel = level
-
-        let result = options.load()
+        // The conf first: its errors are diagnostics on stderr, and its log_format shapes
+        // every line from here on.
+        let checked = options.loadChecked()
+        let result = checked.result
         printDiagnostics(result.errors)
         guard let configuration = result.configuration, result.errors.isEmpty else {
             throw ExitCode(1)
         }
+        adoptProcessNice()  // the log writer thread inherits it
+        let output = LogOutput(format: LogFormat(configuration.logFormat), level: logLevel.level)
+        // The last lines reach stderr before the process exits, however it exits.
+        defer { output.close() }
+        LoggingSystem.bootstrap { label in ProxyLogHandler(label: label, output: output) }
+        let logger = Logger(label: "cors-proxy")
         for warning in result.warnings {
-            logger.warning("conf warning", metadata: ["diagnostic": "\(warning)"])
-        }
-        // Until the TLS listener exists, refuse rather than serve cleartext on a port the conf calls TLS.
-        if let address = configuration.listen.first(where: \.tls) {
-            FileHandle.standardError.write(
-                Data("cors-proxy: error: listen \(address) tls: this build does not serve TLS listeners yet\n".utf8))
-            throw ExitCode(1)
+            logger.warning("conf warning", metadata: ["event": "conf_warning", "diagnostic": "\(warning)"])
         }
 
         let registry = PrometheusCollectorRegistry()
@@ -73,21 +69,24 @@ struct Serve: AsyncParsableCommand {
         adoptProcessNice()  // the event loop threads inherit it
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops ?? cores)
         let outcome = await serve(
-            configuration, group: group, metrics: metrics, registry: registry, curlWorkers: curlWorkers ?? cores,
-            logger: logger)
-        // Only now: every service, and what it held (server channels, the quiescing helper),
-        // was released inside `serve`, and some of them complete promises on the group's
-        // loops as they go. Shutting the loops down first made every SIGTERM end with NIO's
-        // "Cannot schedule tasks on an EventLoop that has already shut down".
+            configuration, tlsContext: checked.serverTLSContext, group: group, metrics: metrics, registry: registry,
+            curlWorkers: curlWorkers ?? cores, output: output, logger: logger)
+        // Only now: every service, and what it held (server channels, connections), was
+        // released inside `serve`, and some of them complete promises on the group's loops as
+        // they go. Shutting the loops down first made every SIGTERM end with NIO's "Cannot
+        // schedule tasks on an EventLoop that has already shut down".
         try? await group.shutdownGracefully()
+        // The loops' last request lines go before "stopped".
+        output.handOffLoopBuffers()
         switch outcome {
         case .stopped:
-            logger.info("stopped")
+            logger.info("stopped", metadata: ["event": "stopped"])
         case .failedToStart(let error):
+            output.flush()  // whatever was logged comes before the error
             FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
             throw ExitCode(1)
         case .failed(let error):
-            logger.error("stopped with an error", metadata: ["error": "\(error)"])
+            logger.error("stopped with an error", metadata: ["event": "stopped", "error": "\(error)"])
             throw ExitCode(1)
         }
     }
@@ -101,14 +100,17 @@ struct Serve: AsyncParsableCommand {
     /// Binds, serves until SIGTERM/SIGINT, drains. Everything it creates is released when it
     /// returns, while `group` still runs.
     private func serve(
-        _ configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
-        registry: PrometheusCollectorRegistry, curlWorkers: Int, logger: Logger
+        _ configuration: ProxyConfiguration, tlsContext: NIOSSLContext?, group: MultiThreadedEventLoopGroup,
+        metrics: ProxyMetrics, registry: PrometheusCollectorRegistry, curlWorkers: Int, output: LogOutput,
+        logger: Logger
     ) async -> Outcome {
         // Idle upstream connections are dropped after 4 s: below the common 5 s
         // keep-alive of Node and Apache upstreams, so a pooled connection the
         // upstream already closed is never picked for a request with a body.
         let curl = CurlWorkerPool(logger: logger, workerCount: curlWorkers, maxConnectionIdleSeconds: 4)
-        let context = ServerContext(configuration: configuration, transport: curl, metrics: metrics, logger: logger)
+        let context = ServerContext(
+            configuration: configuration, tlsContext: tlsContext, transport: curl, metrics: metrics, logger: logger,
+            accessLog: AccessLog(output: output, eventLoops: group))
 
         var services: [any Service] = [CurlService(pool: curl)]
         do {
@@ -119,7 +121,7 @@ struct Serve: AsyncParsableCommand {
                         renderMetrics: { registry.emitToBuffer() }))
             }
             let options = self.options
-            services.append(ReloadService(context: context, load: { options.load() }))
+            services.append(ReloadService(context: context, load: { options.loadChecked() }))
             services.append(
                 try await ProxyListenerService(
                     context: context,

@@ -43,6 +43,7 @@ extension ConfigParser {
             listen: listen.map(\.address), admin: admin?.address, selfOrigins: selfOrigins, upstreams: upstreams,
             maxBodySize: bodyLimit,
             drainTimeoutMilliseconds: drainTimeout ?? ProxyConfiguration.defaultDrainTimeoutMilliseconds,
+            logFormat: logFormat ?? .text,
             defaultCORS: defaultSettings, routes: RouteTable(built), tls: tlsSettings)
     }
 

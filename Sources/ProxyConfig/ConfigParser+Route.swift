@@ -120,7 +120,7 @@ extension ConfigParser {
             builder.stripPrefix = token.text
         case let name where DirectiveNames.cors.contains(name):
             handleCORSDirective(statement, layer: &builder.cors)
-        case "listen", "admin", "self_origin", "drain_timeout", "tls":
+        case "listen", "admin", "self_origin", "drain_timeout", "log_format", "tls":
             refuse(statement, "\(name) is not allowed inside a route; move it to the top level")
         case let name where DirectiveNames.tlsBlock.contains(name):
             refuse(statement, "\(name) belongs inside the top-level tls { … } block")

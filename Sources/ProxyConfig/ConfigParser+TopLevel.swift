@@ -3,7 +3,8 @@ import CORSPolicy
 /// Directive names by block, for "unknown directive" and "wrong block" messages.
 enum DirectiveNames {
     static let topLevel = [
-        "listen", "admin", "self_origin", "upstream", "max_body_size", "drain_timeout", "cors", "route", "tls",
+        "listen", "admin", "self_origin", "upstream", "max_body_size", "drain_timeout", "log_format", "cors", "route",
+        "tls",
     ]
     static let cors = [
         "allow_origin", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age",
@@ -80,6 +81,16 @@ extension ConfigParser {
             guard refuseBlock(statement), onceAtTop(statement), arity(statement, 1, usage: "drain_timeout 10s")
             else { return }
             drainTimeout = value(Units.milliseconds(statement.arguments[0].text), statement.arguments[0])
+        case "log_format":
+            guard refuseBlock(statement), onceAtTop(statement), arity(statement, 1, usage: "log_format json")
+            else { return }
+            let token = statement.arguments[0]
+            guard !token.poisoned else { return }
+            guard let format = ProxyConfiguration.LogFormat(rawValue: token.text) else {
+                sink.error("log_format takes text or json, not \(quoted(token.text))", at: token.location)
+                return
+            }
+            logFormat = format
         case "cors":
             handleTopLevelCORS(statement)
         case "route":

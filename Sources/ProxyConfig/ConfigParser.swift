@@ -103,6 +103,7 @@ struct ConfigParser {
     var declaredUpstreams: [String: SourceLocation] = [:]
     var maxBodySize: Int64?
     var drainTimeout: Int64?
+    var logFormat: ProxyConfiguration.LogFormat?
     var defaultCORS = CORSLayer()
     var defaultCORSLocation: SourceLocation?
     var routes: [RouteBuilder] = []

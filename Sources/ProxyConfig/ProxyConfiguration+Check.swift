@@ -14,6 +14,7 @@ extension ProxyConfiguration {
         row("self_origin", selfOrigins.isEmpty ? "(none)" : selfOrigins.sorted().joined(separator: " "))
         row("max_body_size", formatBodySize(maxBodySize))
         row("drain_timeout", Units.formatDuration(drainTimeoutMilliseconds))
+        row("log_format", logFormat.rawValue)
         if let tls {
             row(
                 "tls",

@@ -14,6 +14,8 @@ package struct ProxyConfiguration: Sendable, Hashable {
     package var maxBodySize: Int64
     /// `drain_timeout`, default 10s.
     package var drainTimeoutMilliseconds: Int64
+    /// `log_format`, default `text`.
+    package var logFormat: LogFormat
     /// The top-level `cors {}` with defaults applied (also used for the no-route 404).
     package var defaultCORS: CORSSettings
     /// The routes, sorted for matching.
@@ -23,6 +25,12 @@ package struct ProxyConfiguration: Sendable, Hashable {
 
     /// Default `max_body_size`: 100m.
     package static let defaultMaxBodySize: Int64 = 100 << 20
+    /// `log_format text|json`: how the lines the proxy writes while serving look
+    /// (docs/CONFIG.md, "Log lines").
+    package enum LogFormat: String, Sendable, Hashable, CaseIterable {
+        case text, json
+    }
+
     /// Default `drain_timeout`: 10s.
     package static let defaultDrainTimeoutMilliseconds: Int64 = 10_000
 

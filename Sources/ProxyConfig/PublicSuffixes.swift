@@ -3,7 +3,7 @@
 /// deliberate subset (the full list is ~10k entries and changes weekly);
 /// single-label suffixes (`*.com`, `*.uk`) are already refused by
 /// `OriginEntry.parse`, so only multi-label ones are listed.
-enum PublicSuffixes {
+package enum PublicSuffixes {
     static let entries: Set<String> = [
         // Country second levels.
         "co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "ltd.uk", "plc.uk",
@@ -19,5 +19,26 @@ enum PublicSuffixes {
         "repl.co", "replit.app", "codesandbox.io", "stackblitz.io", "webflow.io", "wixsite.com", "myshopify.com",
     ]
 
-    static func contains(_ suffix: String) -> Bool { entries.contains(suffix) }
+    /// Whether `suffix` (lowercase, no leading dot) is a listed public suffix.
+    package static func contains(_ suffix: String) -> Bool { entries.contains(suffix) }
+
+    /// The registrable domain of a lowercase DNS host: one label below the longest public
+    /// suffix that matches, where a suffix not in the built-in list is the last label (the
+    /// Public Suffix List's default rule). `a.b.example.com` → `example.com`,
+    /// `x.shop.co.uk` → `shop.co.uk`, `alice.github.io` → `alice.github.io`. nil for a
+    /// single label, an IP address, or a host that is itself a public suffix.
+    package static func registrableDomain(of host: String) -> String? {
+        guard !host.hasPrefix("["), !host.allSatisfy({ $0.isNumber || $0 == "." }) else { return nil }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, !labels.contains(where: \.isEmpty) else { return nil }
+        var suffixLength = 1
+        // Longest first: `up.railway.app` before `railway.app`.
+        for length in stride(from: labels.count, through: 2, by: -1)
+        where entries.contains(labels.suffix(length).joined(separator: ".")) {
+            suffixLength = length
+            break
+        }
+        guard labels.count > suffixLength else { return nil }
+        return labels.suffix(suffixLength + 1).joined(separator: ".")
+    }
 }

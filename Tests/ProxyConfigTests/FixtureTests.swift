@@ -25,6 +25,7 @@ import Testing
         #expect(config.routes.match(path: "/api/public/x")?.cors?.allowHeaders == .any)
         #expect(config.routes.match(path: "/api/x")?.maxBodySize == 1 << 30)
         #expect(config.routes.match(path: "/api")?.cors?.enforce == .report)
+        #expect(config.logFormat == .json)
     }
 
     @Test func checkTableGolden() throws {
@@ -41,6 +42,7 @@ import Testing
             self_origin    (none)
             max_body_size  100m
             drain_timeout  10s
+            log_format     text
 
             upstream api  http://127.0.0.1:3000  connect_timeout 2s  timeout 30s
 

@@ -26,7 +26,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
         Golden(
             "unknown directive", head + "bogus 1\n",
             [
-                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls"
+                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, log_format, cors, route, tls"
             ]),
         Golden(
             "unknown directive with suggestion", head + "route /a/ {\n  upstream api\n  alow_origin *\n}\n",
@@ -36,7 +36,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
         Golden(
             "unknown directive skips its block", head + "server {\n  listen 1.2.3.4:80\n}\n",
             [
-                "proxy.conf:3:1: error: unknown directive 'server'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls"
+                "proxy.conf:3:1: error: unknown directive 'server'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, log_format, cors, route, tls"
             ]),
         // Wrong block: at the name.
         Golden(
@@ -446,7 +446,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
             head
                 + "bogus; listen x\ncors { enforce maybe; max_age 1q }\nroute /a/ { upstream nope; preserve_host maybe }\n",
             [
-                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls",
+                "proxy.conf:3:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, log_format, cors, route, tls",
                 "proxy.conf:3:15: error: 'x' has no port; write HOST:PORT, e.g. 0.0.0.0:8080, [::]:8080 or localhost:8080",
                 "proxy.conf:4:16: error: enforce takes on, report or off, not 'maybe'",
                 "proxy.conf:4:31: error: '1q' is not a duration; write a duration like 250ms, 30s, 5m or 1h (a bare number is seconds)",

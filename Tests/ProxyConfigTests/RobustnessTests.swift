@@ -42,7 +42,7 @@ import Testing
         let result = loadConf(String(decoding: bytes, as: UTF8.self))
         #expect(
             result.diagnostics.map(\.description) == [
-                "proxy.conf:4:1: error: unknown directive 'foo'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls"
+                "proxy.conf:4:1: error: unknown directive 'foo'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, log_format, cors, route, tls"
             ])
     }
 

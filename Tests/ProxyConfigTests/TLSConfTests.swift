@@ -276,13 +276,14 @@ let tlsBlock = "tls { certificate /tls/cert.pem; key /tls/key.pem }\n"
         let config = try #require(loadConf(conf).configuration)
         let lines = config.checkTable().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(
-            Array(lines.prefix(14)) == [
+            Array(lines.prefix(15)) == [
                 "listen         127.0.0.1:0 tls",
                 "listen         127.0.0.1:8080",
                 "admin          (none)",
                 "self_origin    (none)",
                 "max_body_size  100m",
                 "drain_timeout  10s",
+                "log_format     text",
                 "tls            certificate /tls/cert.pem  key /tls/key.pem  http2 on  min_version 1.2",
                 "",
                 "upstream api  http://127.0.0.1:3000  connect_timeout 5s  timeout 1m",

@@ -23,7 +23,7 @@ struct ProxyListenerServiceTests {
         logger.logLevel = .critical
         let server = ServerContext(
             configuration: configuration, transport: upstream,
-            metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance), logger: logger)
+            metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance), logger: logger, accessLog: quietAccessLog)
 
         try await testGracefulShutdown { trigger in
             let service = try await ProxyListenerService(

@@ -207,7 +207,7 @@ import Testing
         #expect(
             checked.result.diagnostics.map(\.description) == [
                 "\(dir)/proxy.conf:4:17: error: cannot read key \(dir)/missing.key: no such file; check the path (a relative path is read from the conf file's directory)",
-                "\(dir)/proxy.conf:6:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, cors, route, tls",
+                "\(dir)/proxy.conf:6:1: error: unknown directive 'bogus'; expected one of: listen, admin, self_origin, upstream, max_body_size, drain_timeout, log_format, cors, route, tls",
             ])
 
         let clean = conf.replacingOccurrences(of: "missing.key", with: certs.leaf.key)

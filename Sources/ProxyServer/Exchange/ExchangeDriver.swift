@@ -86,10 +86,6 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
                 head.method == "OPTIONS" && facts.requestMethod != nil ? .preflight : .actual
             }
         begin(route: route, config: config, decision: decision, kind: kind, facts: facts, head: head)
-        if let denial = decision.outcome.denial {
-            server.accessLog.denial(
-                denial, route: exchange?.routeLabel ?? "-", facts: facts, status: nil, reported: decision.isForwarded)
-        }
 
         let local: LocalResponse?
         switch decision {
@@ -139,8 +135,12 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     /// The request could not be parsed. `salvaged`: what could be read of its head, so the
     /// answer carries the CORS headers a success would have had for that origin.
     package func receivedMalformed(_ error: HTTPParseError, salvaged: RequestHead?) {
-        server.logger.info(
-            "malformed request", metadata: ["http.status": "\(error.status)", "cors.detail": "\(error.detail)"])
+        if exchange == nil && salvaged == nil {
+            // Not even a request line to log it by: a line of its own.
+            server.logger.info(
+                "malformed request",
+                metadata: ["event": "malformed", "http.status": "\(error.status)", "cors.detail": "\(error.detail)"])
+        }
         if exchange == nil, let head = salvaged {
             let config = server.config
             let route = config.route(for: head.path)
@@ -280,7 +280,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             server.logger.warning(
                 "upstream failed",
                 metadata: [
-                    "cors.route": "\(exchange?.routeLabel ?? "-")",
+                    "event": "upstream_error", "cors.route": "\(exchange?.routeLabel ?? "-")",
                     "upstream.name": "\(exchange?.route?.upstreamName ?? "-")",
                     "upstream.error": "\(error.kind.rawValue)", "cors.detail": "\(error.detail)",
                 ])
@@ -355,12 +355,12 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     ) {
         exchange = ExchangeRecord(
             route: route, metrics: route?.metrics ?? config.noRouteMetrics, decision: decision, kind: kind,
-            outcome: decision.outcome, origin: facts.origins.first, method: head.method, target: head.target,
+            outcome: decision.outcome, facts: facts, method: head.method, target: head.target,
             started: eventLoop.now)
         server.metrics.requestStarted()
     }
 
-    /// Counts the exchange, writes its access-log line and forgets it.
+    /// Counts the exchange, writes its one log line (denials included) and forgets it.
     private func finish(status: Int, note: String?) {
         guard var exchange else { return }
         self.exchange = nil
@@ -369,7 +369,22 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         let elapsed = (eventLoop.now - exchange.started).nanoseconds
         exchange.metrics.record(kind: exchange.kind, outcome: exchange.outcome, nanoseconds: elapsed)
         server.metrics.requestFinished()
-        server.accessLog.access(exchange, status: status, nanoseconds: elapsed)
+        let accessLog = server.accessLog
+        guard accessLog.isEnabled(for: exchange.outcome) else { return }
+        var upstreamNanoseconds: Int64? = nil
+        if let started = exchange.upstreamStarted, let head = exchange.upstreamHeadAt {
+            upstreamNanoseconds = (head - started).nanoseconds
+        }
+        accessLog.log(
+            AccessLog.Entry(
+                client: transport.clientAddress, method: exchange.method, target: exchange.target,
+                route: exchange.routeLabel, kind: exchange.kind, status: status, outcome: exchange.outcome,
+                durationNanoseconds: elapsed, origins: exchange.facts.origins,
+                requestMethod: exchange.facts.requestMethod, requestHeaders: exchange.facts.requestHeaders,
+                bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut,
+                upstream: exchange.upstreamStarted == nil ? nil : exchange.route?.upstreamName,
+                upstreamNanoseconds: upstreamNanoseconds, note: exchange.note),
+            on: eventLoop)
     }
 
     // MARK: Timers
@@ -419,7 +434,8 @@ package struct ExchangeRecord {
     var decision: Decision
     var kind: RequestKind
     var outcome: Outcome
-    var origin: String?
+    /// What the CORS decision read (the log keeps the Origin lines and, for preflights, what was asked).
+    var facts: RequestFacts
     var method: String
     var target: String
     var status = 0
@@ -436,14 +452,14 @@ package struct ExchangeRecord {
 
     init(
         route: ServingRoute?, metrics: RouteMetrics, decision: Decision, kind: RequestKind, outcome: Outcome,
-        origin: String?, method: String, target: String, started: NIODeadline
+        facts: RequestFacts, method: String, target: String, started: NIODeadline
     ) {
         self.route = route
         self.metrics = metrics
         self.decision = decision
         self.kind = kind
         self.outcome = outcome
-        self.origin = origin
+        self.facts = facts
         self.method = method
         self.target = target
         self.started = started

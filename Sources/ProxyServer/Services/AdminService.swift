@@ -36,8 +36,10 @@ package final class AdminService: Service, Sendable {
     package var boundAddress: SocketAddress? { channel.localAddress }
 
     package func run() async throws {
+        // The event is `listening`, like the browser-facing listeners; `msg` says which.
         context.logger.info(
-            "admin listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            "admin listening",
+            metadata: ["event": "listening", "address": "\(channel.localAddress.map(\.hostAndPort) ?? "?")"])
         try? await gracefulShutdown()
         try? await channel.close()
     }

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
 import NIOPosix
@@ -11,7 +12,10 @@ import ServiceLifecycle
 package final class ProxyListenerService: Service, Sendable {
     private let context: ServerContext
     private let group: any EventLoopGroup
-    private let quiesce: ServerQuiescingHelper
+    /// Taken by `drain`, so that it is freed there, while the event loops run: its deinit
+    /// completes a promise on a loop, which on a stopped loop makes NIO print an error (or
+    /// trap, when stderr is gone).
+    private let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
     private let drainTimeout: TimeAmount
     private let channels: [any Channel]
 
@@ -23,7 +27,7 @@ package final class ProxyListenerService: Service, Sendable {
         self.group = group
         self.drainTimeout = drainTimeout
         let quiesce = ServerQuiescingHelper(group: group)
-        self.quiesce = quiesce
+        self.quiesce = NIOLockedValueBox(quiesce)
         var channels: [any Channel] = []
         do {
             for address in addresses {
@@ -62,7 +66,9 @@ package final class ProxyListenerService: Service, Sendable {
 
     package func run() async throws {
         for address in boundAddresses {
-            context.logger.info("listening", metadata: ["address": "\(address)", "port": "\(address.port ?? 0)"])
+            context.logger.info(
+                "listening",
+                metadata: ["event": "listening", "address": "\(address.hostAndPort)", "port": "\(address.port ?? 0)"])
         }
         // Serve until a graceful shutdown (SIGTERM/SIGINT) or cancellation.
         try? await gracefulShutdown()
@@ -73,7 +79,8 @@ package final class ProxyListenerService: Service, Sendable {
     /// (their responses carry `Connection: close`), bounded by the drain timeout.
     package func drain() async {
         context.startDraining()
-        context.logger.info("draining", metadata: ["in_flight": "\(context.metrics.inFlight)"])
+        context.logger.info("draining", metadata: ["event": "draining", "in_flight": "\(context.metrics.inFlight)"])
+        guard let quiesce = self.quiesce.withLockedValue({ $0.take() }) else { return }
         let done = group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: done)
         let timeout = group.next().scheduleTask(in: drainTimeout) {
@@ -82,13 +89,23 @@ package final class ProxyListenerService: Service, Sendable {
         do {
             try await done.futureResult.get()
             timeout.cancel()
-            context.logger.info("drained")
+            context.logger.info("drained", metadata: ["event": "drained"])
         } catch {
-            context.logger.warning("drain timeout passed; closing remaining connections")
+            context.logger.warning(
+                "drain timeout passed; closing remaining connections", metadata: ["event": "drain_timeout"])
         }
     }
 
     struct DrainTimeout: Error {}
+}
+
+extension SocketAddress {
+    /// `127.0.0.1:8080` or `[::1]:8080`, for log lines (NIO's description adds the family).
+    var hostAndPort: String {
+        guard let ip = ipAddress else { return "\(self)" }
+        let host = ip.contains(":") ? "[\(ip)]" : ip
+        return "\(host):\(port ?? 0)"
+    }
 }
 
 /// A listener that could not be bound.

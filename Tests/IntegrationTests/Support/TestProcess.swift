@@ -60,7 +60,7 @@ final class Proxy: @unchecked Sendable {
         process = try TestProcess(
             "cors-proxy", ["serve", "--config", confPath] + extraArguments, environment: environment,
             unprivileged: unprivileged, nice: nice)
-        let line = try process.waitForLine("listening line") { $0.contains(" listening") && $0.contains("port=") }
+        let line = try process.waitForLine("listening line") { Proxy.port(in: $0) != nil }
         port = Proxy.port(in: line) ?? 0
         if conf.contains("admin") {
             let adminLine = try process.waitForLine("admin listening line") { $0.contains("admin listening") }
@@ -70,8 +70,18 @@ final class Proxy: @unchecked Sendable {
         }
     }
 
+    /// The port of a `listening` line, text (`… listening address=… port=8080`) or JSON
+    /// (`{…"event":"listening",…,"port":"8080"}`).
     static func port(in line: String) -> Int? {
-        guard let range = line.range(of: "port=") else { return nil }
+        let marker: String
+        if line.contains(" listening"), line.contains("port=") {
+            marker = "port="
+        } else if line.contains(#""event":"listening""#), line.contains(#""port":""#) {
+            marker = #""port":""#
+        } else {
+            return nil
+        }
+        guard let range = line.range(of: marker) else { return nil }
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import ProxyConfig
+import ProxyLog
 import Upstream
 
 @testable import ProxyServer
@@ -112,7 +113,7 @@ final class ConnectionHarness {
         logger.logLevel = .critical
         server = ServerContext(
             configuration: configuration, transport: upstream,
-            metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance), logger: logger)
+            metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance), logger: logger, accessLog: quietAccessLog)
         try channel.pipeline.syncOperations.addHandler(reads)
         try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler(server: server, scheme: .http))
         channel.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 50_000)
@@ -152,6 +153,11 @@ final class ConnectionHarness {
 
     var isOpen: Bool { channel.isActive }
 }
+
+/// An access log that writes nothing (its level is above every request line), shared by the
+/// in-process harnesses: one writer thread for the whole test run, not one per test.
+let quietAccessLog = AccessLog(
+    output: LogOutput(format: .text, level: .critical, fileDescriptor: -1), eventLoops: EmbeddedEventLoop())
 
 struct HarnessError: Error, CustomStringConvertible {
     var description: String

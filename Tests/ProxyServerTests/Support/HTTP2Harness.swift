@@ -37,7 +37,7 @@ final class HTTP2Harness {
         logger.logLevel = .critical
         context = ServerContext(
             configuration: configuration, transport: upstream,
-            metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance), logger: logger)
+            metrics: ProxyMetrics(factory: NOOPMetricsHandler.instance), logger: logger, accessLog: quietAccessLog)
         server.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 50_000)
         try HTTP2Connection.configure(server, server: context)
         try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
