@@ -4,8 +4,7 @@ import Upstream
 extension CurlWorker {
     /// Sets every option that can differ between transfers (a reused handle still holds
     /// the previous transfer's); returns the first failure.
-    func configure(_ transfer: CurlTransfer, _ easy: EasyHandle) -> CURLcode {
-        let request = transfer.request
+    func configure(_ transfer: CurlTransfer, _ request: TransferRequest, _ easy: EasyHandle) -> CURLcode {
         let context = Unmanaged.passUnretained(transfer).toOpaque()
         var first = CURLE_OK
         func check(_ code: CURLcode) {
@@ -16,9 +15,8 @@ extension CurlWorker {
         check(easy.set(.writeData, context))
         check(easy.set(.headerData, context))
         check(easy.set(.readData, context))
-        check(easy.set(.url, request.url))
-        // 0 is curl's default (300 s).
-        check(easy.set(.connectTimeoutMilliseconds, max(0, request.connectTimeoutMilliseconds)))
+        configureConnection(
+            easy, url: request.url, connectTimeoutMilliseconds: request.connectTimeoutMilliseconds, check)
 
         // UPLOAD first: setting it also resets the method, which NOBODY and CUSTOMREQUEST then refine.
         let isHead = request.method == "HEAD"
@@ -55,5 +53,15 @@ extension CurlWorker {
         transfer.onWorker.headerList = list
         check(easy.set(.httpHeader, list))
         return first
+    }
+
+    /// Where and how to connect: the options an exchange and a tunnel share, so both reach an
+    /// upstream the same way (TCP, and TLS for an `https://` URL).
+    func configureConnection(
+        _ easy: EasyHandle, url: String, connectTimeoutMilliseconds: Int, _ check: (CURLcode) -> Void
+    ) {
+        check(easy.set(.url, url))
+        // 0 is curl's default (300 s).
+        check(easy.set(.connectTimeoutMilliseconds, max(0, connectTimeoutMilliseconds)))
     }
 }

@@ -134,28 +134,3 @@ package protocol UpstreamTransport: Sendable {
         handler: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> any UpstreamTransfer
 }
-
-extension UpstreamTransport {
-    /// A transport that cannot tunnel fails every tunnel before it starts (the server then
-    /// answers the handshake with a 502, with its CORS headers).
-    package func startTunnel(
-        _ request: TunnelRequest, on eventLoop: any EventLoop,
-        handler: @escaping @Sendable (UpstreamEvent) -> Void
-    ) -> any UpstreamTransfer {
-        let transfer = RefusedTunnel()
-        eventLoop.execute {
-            handler(
-                .failed(UpstreamError(kind: .connect, curlCode: 0, detail: "this upstream client cannot open tunnels")))
-        }
-        return transfer
-    }
-}
-
-/// The transfer of a tunnel that was refused before it started: nothing to send, nothing to cancel.
-private final class RefusedTunnel: UpstreamTransfer {
-    func sendBody(_ buffer: ByteBuffer) {}
-    func endBody() {}
-    func consumed(_ bytes: Int) {}
-    func setClientWritable(_ writable: Bool) {}
-    func cancel() {}
-}

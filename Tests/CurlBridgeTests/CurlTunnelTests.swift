@@ -1,0 +1,232 @@
+import CCurl
+import CurlBridge
+import DemoWebSocket
+import Foundation
+import HeaderFields
+import Logging
+import NIOCore
+import Testing
+import Upstream
+
+/// Runs `body` with a started worker and an in-process WebSocket upstream; stops both afterwards.
+func withTunnelWorker(
+    maxConnectionsPerHost: Int = 64, maxTotalConnections: Int = 256, maxConnectionIdleSeconds: Int = 50,
+    _ body: (CurlWorker, WebSocketUpstream) async throws -> Void
+) async throws {
+    let upstream = try await WebSocketUpstream.start()
+    let worker = CurlWorker(
+        logger: Logger(label: "curl-test"), maxConnectionsPerHost: maxConnectionsPerHost,
+        maxTotalConnections: maxTotalConnections, maxConnectionIdleSeconds: maxConnectionIdleSeconds)
+    worker.start()
+    do {
+        try await body(worker, upstream)
+    } catch {
+        worker.shutdown()
+        try? await upstream.stop()
+        throw error
+    }
+    worker.shutdown()
+    try await wait(upstream.record.allClosed())
+    try await upstream.stop()
+}
+
+@Suite(.serialized)
+struct CurlTunnelTests {
+    @Test func echoRoundTrips() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let extra = [
+                HeaderField("Sec-WebSocket-Protocol", "chat, superchat"),
+                HeaderField("Sec-WebSocket-Extensions", "x-test; level=3"), HeaderField("X-Kept", "as sent"),
+            ]
+            let (_, sentHeaders) = handshake("/ws/echo?tag=echo", extra: extra)
+            let client = try await TunnelClient.open(
+                worker, tunnelRequest(upstream.url(), path: "/ws/echo?tag=echo", extra: extra))
+            try await client.wait(until: { $0.status != nil || $0.terminal != nil })
+            let (status, reason, headers) = try await client.run { ($0.status, $0.reason, $0.headers) }
+            #expect(status == 101)
+            #expect(reason == "Switching Protocols")
+            // NIO's 101, with what the endpoint negotiated, in the order written.
+            #expect(
+                headers.map { $0.name.lowercased() } == [
+                    "sec-websocket-protocol", "sec-websocket-extensions", "upgrade", "sec-websocket-accept",
+                    "connection",
+                ])
+            #expect(
+                headers.first { $0.name.lowercased() == "sec-websocket-accept" }?.value
+                    == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+            #expect(headers.first { $0.name.lowercased() == "sec-websocket-protocol" }?.value == "chat")
+            #expect(headers.first { $0.name.lowercased() == "sec-websocket-extensions" }?.value == "x-test; level=3")
+            // The handshake reached the upstream as given.
+            #expect(upstream.record.requests.map(\.headers) == [sentHeaders])
+            #expect(upstream.record.requests.map(\.uri) == ["/ws/echo?tag=echo"])
+
+            let big = patternBuffer(count: 4 << 20)
+            try await client.run { client in
+                client.send(clientFrame(Frame.text, "hello"))
+                client.send(clientFrame(Frame.binary, ByteBuffer(bytes: (0..<1000).map { UInt8($0 % 256) })))
+                client.send(clientFrame(Frame.text, "frag", fin: false))
+                client.send(clientFrame(Frame.continuation, "men", fin: false))
+                client.send(clientFrame(Frame.continuation, "ted", fin: true))
+                client.send(clientFrame(Frame.ping, "are you there"))
+                client.send(clientFrame(Frame.binary, big))
+            }
+            try await client.wait(until: { $0.frames.count >= 7 || $0.terminal != nil }, within: .seconds(30))
+            let frames = try await client.run { $0.frames }
+            try #require(frames.count == 7)
+            #expect(frames.map(\.opcode) == [1, 2, 1, 0, 0, 10, 2])
+            #expect(frames.map(\.fin) == [true, true, false, false, true, true, true])
+            #expect(frames[0].text == "hello")
+            #expect(Array(frames[1].payload.readableBytesView) == (0..<1000).map { UInt8($0 % 256) })
+            #expect(frames[2...4].map(\.text).joined() == "fragmented")
+            #expect(frames[5].text == "are you there")
+            #expect(frames[6].payload == big)
+
+            try await client.run { $0.send(clientFrame(Frame.close, closePayload(4000, "done here"))) }
+            try await client.wait(until: { $0.terminal != nil })
+            let (last, terminal, sent, consumed) = try await client.run {
+                ($0.frames.last, $0.terminal, $0.sent, $0.bodyConsumed)
+            }
+            #expect(last?.opcode == Frame.close)
+            #expect(last?.payload.getInteger(at: last?.payload.readerIndex ?? 0, as: UInt16.self) == 4000)
+            #expect(
+                last.map {
+                    String(
+                        buffer: $0.payload.getSlice(
+                            at: $0.payload.readerIndex + 2, length: $0.payload.readableBytes - 2)!)
+                } == "done here")
+            if case .end = terminal {
+            } else {
+                Issue.record("the upstream's close is not .end: \(String(describing: terminal))")
+            }
+            #expect(consumed == sent)
+            let closed = try #require(upstream.record.closeFuture(tag: "echo"))
+            try await wait(closed)
+        }
+    }
+
+    @Test func upstreamClosingEndsTheTunnel() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let client = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/close/4001"))
+            try await client.wait(until: { !$0.frames.isEmpty || $0.terminal != nil })
+            let frame = try #require(try await client.run { $0.frames.first })
+            #expect(frame.opcode == Frame.close)
+            #expect(frame.payload == closePayload(4001, "bye"))
+            try await client.run { $0.send(clientFrame(Frame.close, closePayload(4001, "bye"))) }
+            try await client.wait(until: { $0.terminal != nil })
+            let terminal = try await client.run { $0.terminal }
+            if case .end = terminal {} else { Issue.record("not .end: \(String(describing: terminal))") }
+        }
+    }
+
+    @Test func answersOtherThan101AreDeframed() async throws {
+        try await withTunnelWorker { worker, upstream in
+            for path in ["/ws/refuse", "/ws/refuse?chunked=1"] {
+                let client = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: path))
+                try await client.wait(until: { $0.terminal != nil })
+                let (status, headers, body, terminal) = try await client.run {
+                    ($0.status, $0.headers, String(buffer: $0.body), $0.terminal)
+                }
+                #expect(status == 403, "\(path)")
+                #expect(body == DemoWebSocket.refusalBody, "\(path)")
+                if case .end = terminal {} else { Issue.record("\(path): not .end: \(String(describing: terminal))") }
+                let framing = headers.filter {
+                    ["content-length", "transfer-encoding"].contains($0.name.lowercased())
+                }
+                if path.hasSuffix("chunked=1") {
+                    #expect(framing == [HeaderField("transfer-encoding", "chunked")])
+                } else {
+                    #expect(framing == [HeaderField("Content-Length", "\(DemoWebSocket.refusalBody.utf8.count)")])
+                }
+            }
+            #expect(upstream.record.requests.map(\.uri) == ["/ws/refuse", "/ws/refuse?chunked=1"])
+        }
+    }
+
+    @Test(
+        arguments: [
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the close", 200, "until the close", true),
+            ("HTTP/1.1 204 No Content\r\nX: 1\r\n\r\n", 204, "", true),
+            (
+                "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n", 500, "abc",
+                true
+            ),
+            ("HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 500, "", false),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 200, "short", false),
+            ("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 200, "", false),
+            (
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nfirst bytes",
+                101,
+                "first bytes", true
+            ),
+            ("", 0, "", false),
+        ] as [(String, Int, String, Bool)])
+    func scriptedAnswers(_ script: String, _ status: Int, _ body: String, _ ends: Bool) async throws {
+        let upstream = try await ScriptedUpstream.start(script)
+        let worker = CurlWorker(logger: Logger(label: "curl-test"))
+        worker.start()
+        defer { worker.shutdown() }
+        let client = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/x"))
+        try await client.wait(until: { $0.terminal != nil })
+        let (seenStatus, seenBody, terminal) = try await client.run {
+            ($0.status, String(buffer: $0.body), $0.terminal)
+        }
+        #expect(seenStatus ?? 0 == status)
+        #expect(seenBody == body)
+        switch terminal {
+        case .end?: #expect(ends, "ended")
+        case .failed(let error)?:
+            #expect(!ends, "\(error)")
+            #expect(error.kind == .reset)
+        default: Issue.record("no terminal event")
+        }
+        try await upstream.stop()
+    }
+
+    @Test func connectRefused() async throws {
+        let port = try await refusedPort()
+        let worker = CurlWorker(logger: Logger(label: "curl-test"))
+        worker.start()
+        defer { worker.shutdown() }
+        let client = try await TunnelClient.open(worker, tunnelRequest("http://127.0.0.1:\(port)", path: "/ws/echo"))
+        try await client.wait(until: { $0.terminal != nil })
+        let terminal = try await client.run { $0.terminal }
+        #expect(terminal?.error?.kind == .connect, "\(String(describing: terminal))")
+        #expect(terminal?.error?.curlCode == Int32(bitPattern: CURLE_COULDNT_CONNECT.rawValue))
+    }
+
+    @Test func cancelClosesTheUpstreamConnection() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let loop = testGroup.next()
+            let client = try await TunnelClient.open(
+                worker, tunnelRequest(upstream.url(), path: "/ws/echo?tag=cancel"), on: loop)
+            try await client.wait(until: { $0.status != nil })
+            try await client.run { client in
+                client.send(clientFrame(Frame.text, "last words"))
+                client.transfer?.cancel()
+            }
+            let closed = try #require(upstream.record.closeFuture(tag: "cancel"))
+            try await wait(closed)
+            // A full round trip through the same worker and loop: anything queued for the tunnel has run.
+            let (after, _) = try await exchange(worker, request(upstream.url("/hello")), on: loop)
+            #expect(after.bodyString == "hello")
+            #expect(try await client.run { ($0.eventsAfterDone, $0.terminal == nil) } == (0, true))
+        }
+    }
+
+    @Test func idleTunnelTimesOut() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let started = NIODeadline.now()
+            let client = try await TunnelClient.open(
+                worker, tunnelRequest(upstream.url(), path: "/ws/idle?tag=idle", idleTimeout: 300))
+            try await client.wait(until: { $0.terminal != nil })
+            let elapsed = NIODeadline.now() - started
+            let (status, terminal) = try await client.run { ($0.status, $0.terminal) }
+            #expect(status == 101)
+            #expect(terminal?.error?.kind == .timeout, "\(String(describing: terminal))")
+            #expect(elapsed >= .milliseconds(290))
+            #expect(elapsed < .seconds(3))
+            let closed = try #require(upstream.record.closeFuture(tag: "idle"))
+            try await wait(closed)
+        }
+    }
+}
