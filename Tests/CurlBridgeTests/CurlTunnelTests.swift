@@ -229,4 +229,222 @@ struct CurlTunnelTests {
             try await wait(closed)
         }
     }
+
+    /// The upstream pushes 64 MiB; the client takes nothing: the worker stops reading once the
+    /// credit is spent (memory stays flat), and everything arrives intact once it takes again.
+    @Test(arguments: [true, false])
+    func upstreamToClientBackpressure(writable: Bool) async throws {
+        try await withTunnelWorker { worker, upstream in
+            let total = 64 << 20
+            let rssBefore = residentBytes()
+            let loop = testGroup.next()
+            let client = try await TunnelClient.open(
+                worker, tunnelRequest(upstream.url(), path: "/ws/push/\(total)"), on: loop, writable: writable
+            ) { client in
+                client.consuming = false
+                client.keepBody = false
+                client.keptFrameLimit = 0
+                client.checkPayloadPattern = true
+            }
+            try await client.wait(until: { ($0.transfer as? CurlTransfer)?.receivePauseCount ?? 0 > 0 })
+            let atPause = try await client.run { $0.delivered }
+            // Two round trips through the same worker: had it kept reading, those bytes would be here by now.
+            for _ in 0..<2 {
+                let (hello, _) = try await exchange(worker, request(upstream.url("/hello")), on: loop)
+                #expect(hello.bodyString == "hello")
+            }
+            let (delivered, peak) = try await client.run { ($0.delivered, $0.peakUnconsumed) }
+            #expect(delivered == atPause)
+            let bound =
+                writable ? CurlTransfer.receiveCredit + CurlWorker.receiveBufferSize : CurlWorker.receiveBufferSize
+            #expect(peak <= bound, "\(peak) bytes unconsumed")
+            #expect(delivered < total / 16)
+            let grown = residentBytes() - rssBefore
+            #expect(grown < 32 << 20, "RSS grew \(grown >> 20) MiB while 64 MiB waited upstream")
+
+            try await client.run { $0.startConsuming() }
+            try await client.wait(until: { $0.payloadBytes >= total || $0.terminal != nil }, within: .seconds(120))
+            let (payload, intact, terminal) = try await client.run { ($0.payloadBytes, $0.payloadIntact, $0.terminal) }
+            #expect(payload == total)
+            #expect(intact)
+            #expect(terminal == nil)
+            try await client.run { $0.send(clientFrame(Frame.close, closePayload(1000, ""))) }
+            try await client.wait(until: { $0.terminal != nil })
+        }
+    }
+
+    /// The client's bytes go out as the upstream takes them; `bodyConsumed` counts them. The echo
+    /// upstream reads only as fast as the client takes the echo, which is slowly here.
+    @Test func clientToUpstreamBackpressure() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let total = 8 << 20
+            let frameSize = 60_000
+            let client = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/echo")) {
+                client in
+                client.keepBody = false
+                client.keptFrameLimit = 0
+                client.checkPayloadPattern = true
+                client.consumeDelay = .milliseconds(2)
+            }
+            try await client.wait(until: { $0.status != nil })
+            var offset = 0
+            var peakUnsent = 0
+            while offset < total {
+                // Like the server's read gate: at most 64 KiB sent and not yet consumed.
+                let sentOffset = offset
+                try await client.wait(until: { $0.sent - $0.bodyConsumed <= 64 * 1024 || $0.terminal != nil })
+                let n = min(frameSize, total - offset)
+                let unsent = try await client.run { client in
+                    client.send(clientFrame(Frame.binary, patternSlice(offset: sentOffset, length: n)))
+                    return client.sent - client.bodyConsumed
+                }
+                peakUnsent = max(peakUnsent, unsent)
+                offset += n
+            }
+            try await client.wait(until: { $0.payloadBytes >= total || $0.terminal != nil }, within: .seconds(120))
+            let (payload, intact, sent, consumed) = try await client.run {
+                ($0.payloadBytes, $0.payloadIntact, $0.sent, $0.bodyConsumed)
+            }
+            #expect(payload == total)
+            #expect(intact)
+            #expect(consumed == sent)
+            #expect(peakUnsent <= 64 * 1024 + frameSize + 14)
+        }
+    }
+
+    /// curl's connection-cache housekeeping (`MAXAGE_CONN`, the per-host and total limits) never
+    /// touches a tunnel: it lives in its own cache. With one connection allowed per host, exchanges
+    /// to the same upstream still run beside an open tunnel, and the tunnel outlives the max age.
+    @Test func tunnelOutlivesConnectionHousekeeping() async throws {
+        try await withTunnelWorker(maxConnectionsPerHost: 1, maxTotalConnections: 1, maxConnectionIdleSeconds: 4) {
+            worker, upstream in
+            let client = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/echo"))
+            try await client.wait(until: { $0.status != nil })
+            let other = try await TestUpstream.start()
+            let started = NIODeadline.now()
+            var exchanges = 0
+            // Idle past the max age while exchanges (each one prunes the cache, at most once a second)
+            // run to this upstream and another.
+            while NIODeadline.now() - started < .milliseconds(5500) {
+                let (hello, _) = try await exchange(
+                    worker, request(upstream.url("/hello")), options: ExchangeOptions(upperBound: .seconds(5)))
+                #expect(hello.bodyString == "hello")
+                let (stream, _) = try await exchange(worker, request(other.url("/hello")))
+                #expect(stream.bodyString == "hello")
+                exchanges += 1
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(exchanges > 10)
+            try await client.run { $0.send(clientFrame(Frame.text, "still here")) }
+            try await client.wait(until: { !$0.frames.isEmpty || $0.terminal != nil })
+            let (frame, terminal) = try await client.run { ($0.frames.first, $0.terminal) }
+            #expect(frame?.text == "still here")
+            #expect(terminal == nil)
+            try await other.stop()
+        }
+    }
+
+    /// A tunnel's connection is never reused, whatever the upstream answered: the exchange after
+    /// it opens a new one.
+    @Test func tunnelConnectionIsNeverReused() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let refused = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/hello?tag=tunnel"))
+            try await refused.wait(until: { $0.terminal != nil })
+            #expect(try await refused.run { ($0.status, String(buffer: $0.body)) } == (200, "hello"))
+            let closed = try #require(upstream.record.closeFuture(tag: "tunnel"))
+            try await wait(closed)
+            let (hello, _) = try await exchange(worker, request(upstream.url("/hello")))
+            #expect(hello.bodyString == "hello")
+            let echo = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/echo"))
+            try await echo.wait(until: { $0.status != nil })
+            try await echo.run { $0.transfer?.cancel() }
+            let (again, _) = try await exchange(worker, request(upstream.url("/hello")))
+            #expect(again.bodyString == "hello")
+            // Tunnel, exchange (kept alive and reused by the last one), tunnel.
+            #expect(upstream.record.accepted.load(ordering: .relaxed) == 3)
+        }
+    }
+
+    /// `endBody` passes the client's end on (a FIN once its bytes are out): NIO's echo closes, `.end`.
+    @Test func clientEndIsPassedOn() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let client = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/echo"))
+            try await client.wait(until: { $0.status != nil })
+            try await client.run { client in
+                client.send(clientFrame(Frame.text, "bye"))
+                client.transfer?.endBody()
+            }
+            try await client.wait(until: { $0.terminal != nil })
+            let (frames, terminal, consumed) = try await client.run { ($0.frames, $0.terminal, $0.bodyConsumed) }
+            #expect(frames.map(\.text) == ["bye"])
+            if case .end = terminal {} else { Issue.record("not .end: \(String(describing: terminal))") }
+            #expect(consumed == 9)
+        }
+    }
+
+    @Test func fiftyConcurrentTunnelsLeaveNoDescriptor() async throws {
+        let upstream = try await WebSocketUpstream.start()
+        CurlWorker(logger: Logger(label: "warm-up")).shutdown()
+        let before = openFileDescriptors()
+        let worker = CurlWorker(logger: Logger(label: "curl-test"))
+        worker.start()
+        var clients: [TunnelClient] = []
+        for index in 0..<50 {
+            let client = try await TunnelClient.open(
+                worker, tunnelRequest(upstream.url(), path: "/ws/echo"), on: testGroup.next())
+            try await client.run { $0.send(clientFrame(Frame.text, "tunnel \(index)")) }
+            clients.append(client)
+        }
+        for (index, client) in clients.enumerated() {
+            try await client.wait(until: { !$0.frames.isEmpty || $0.terminal != nil })
+            #expect(try await client.run { $0.frames.first?.text } == "tunnel \(index)")
+        }
+        #expect(upstream.record.accepted.load(ordering: .relaxed) == 50)
+        for (index, client) in clients.enumerated() {
+            if index % 2 == 0 {
+                try await client.run { $0.send(clientFrame(Frame.close, closePayload(1000, ""))) }
+                try await client.wait(until: { $0.terminal != nil })
+            } else {
+                try await client.run { $0.transfer?.cancel() }
+            }
+        }
+        try await wait(upstream.record.allClosed())
+        // Closed by the upstream or cancelled: no socket to the upstream is left open here.
+        let leaked = openFileDescriptors().filter { _, target in
+            socketInodes(connectedToPort: upstream.port).contains { target == "socket:[\($0)]" }
+        }
+        #expect(leaked.isEmpty, "still open: \(leaked); before: \(before.count) fds")
+        worker.shutdown()
+        let after = openFileDescriptors()
+        let opened = after.keys.filter {
+            before[$0] == nil && !(after[$0] ?? "").hasPrefix("socket:") && !(after[$0] ?? "").hasPrefix("pipe:")
+                && !(after[$0] ?? "").hasPrefix("anon_inode:")
+        }
+        #expect(opened.isEmpty, "opened and still open: \(opened.map { "\($0) -> \(after[$0] ?? "")" })")
+        try await upstream.stop()
+    }
+
+    @Test func shutdownFailsOpenTunnels() async throws {
+        let upstream = try await WebSocketUpstream.start()
+        let worker = CurlWorker(logger: Logger(label: "curl-test"))
+        worker.start()
+        let idle = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/idle"))
+        let paused = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/push/67108864")) {
+            $0.consuming = false
+            $0.keepBody = false
+        }
+        try await idle.wait(until: { $0.status != nil })
+        try await paused.wait(until: { ($0.transfer as? CurlTransfer)?.receivePauseCount ?? 0 > 0 })
+        worker.shutdown()
+        for client in [idle, paused] {
+            try await client.wait(until: { $0.terminal != nil })
+            let terminal = try await client.run { $0.terminal }
+            #expect(terminal?.error?.detail.contains("shutting down") == true, "\(String(describing: terminal))")
+        }
+        let late = try await TunnelClient.open(worker, tunnelRequest(upstream.url(), path: "/ws/echo"))
+        try await late.wait(until: { $0.terminal != nil })
+        #expect(try await late.run { $0.terminal?.error?.kind } == .connect)
+        try await wait(upstream.record.allClosed())
+        try await upstream.stop()
+    }
 }

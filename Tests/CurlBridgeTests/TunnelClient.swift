@@ -274,7 +274,15 @@ final class TunnelClient: @unchecked Sendable {
             let timer = eventLoop.scheduleTask(in: bound) {
                 promise.fail(TestTimeout(seconds: bound.nanoseconds / 1_000_000_000))
             }
-            promise.futureResult.whenComplete { _ in timer.cancel() }
+            // Also checked every few milliseconds: some conditions change without an event
+            // (the transfer's pause count moves when the worker's pause notice is handled).
+            let poll = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(5), delay: .milliseconds(5)) { _ in
+                self.checkWaiters()
+            }
+            promise.futureResult.whenComplete { _ in
+                timer.cancel()
+                poll.cancel()
+            }
         }
         return promise.futureResult
     }
