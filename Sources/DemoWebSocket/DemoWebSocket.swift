@@ -121,9 +121,18 @@ extension Substring {
 }
 
 /// Stops reading while the channel is not writable, so a client that does not read what it is
-/// sent stops being read too (memory stays bounded both ways).
+/// sent stops being read too (memory stays bounded both ways). A client's half-close (the demo
+/// allows them) closes the connection.
 class BackpressuredHandler {
     private var readPending = false
+
+    func closeOnInputClosed(context: ChannelHandlerContext, _ event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
 
     func holdRead(context: ChannelHandlerContext) {
         if context.channel.isWritable {
@@ -177,6 +186,10 @@ final class EchoHandler: BackpressuredHandler, ChannelDuplexHandler {
         context.flush()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        closeOnInputClosed(context: context, event)
+    }
+
     func read(context: ChannelHandlerContext) {
         holdRead(context: context)
     }
@@ -225,6 +238,10 @@ final class PushHandler: BackpressuredHandler, ChannelDuplexHandler {
         if frame.opcode == .connectionClose { answerClose(context: context, frame) }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        closeOnInputClosed(context: context, event)
+    }
+
     func read(context: ChannelHandlerContext) {
         holdRead(context: context)
     }
@@ -255,6 +272,10 @@ final class CloseHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if unwrapInboundIn(data).opcode == .connectionClose { context.close(promise: nil) }
     }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { context.close(promise: nil) }
+    }
 }
 
 /// `/ws/idle`: the handshake, then nothing.
@@ -262,4 +283,8 @@ final class IdleHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { context.close(promise: nil) }
+    }
 }
