@@ -273,6 +273,37 @@ struct CurlTunnelTests {
         }
     }
 
+    /// A tunnel the client's backpressure paused is not idle, however long it waits; once the
+    /// bytes are through and nothing moves, the idle deadline closes it.
+    @Test func pausedTunnelIsNotIdle() async throws {
+        try await withTunnelWorker { worker, upstream in
+            let total = 4 << 20
+            let client = try await TunnelClient.open(
+                worker, tunnelRequest(upstream.url(), path: "/ws/push/\(total)", idleTimeout: 200)
+            ) { client in
+                client.consuming = false
+                client.keepBody = false
+                client.keptFrameLimit = 0
+                client.checkPayloadPattern = true
+            }
+            try await client.wait(until: { ($0.transfer as? CurlTransfer)?.receivePauseCount ?? 0 > 0 })
+            // What is under test is time passing: three idle timeouts, paused.
+            try await Task.sleep(for: .milliseconds(600))
+            let stillOpen = try await client.run { $0.terminal == nil }
+            #expect(stillOpen)
+            try await client.run { $0.startConsuming() }
+            try await client.wait(until: { $0.payloadBytes >= total || $0.terminal != nil })
+            let started = NIODeadline.now()
+            try await client.wait(until: { $0.terminal != nil })
+            let elapsed = NIODeadline.now() - started
+            let (payload, intact, terminal) = try await client.run { ($0.payloadBytes, $0.payloadIntact, $0.terminal) }
+            #expect(payload == total)
+            #expect(intact)
+            #expect(terminal?.error?.kind == .timeout, "\(String(describing: terminal))")
+            #expect(elapsed < .seconds(2))
+        }
+    }
+
     /// The client's bytes go out as the upstream takes them; `bodyConsumed` counts them. The echo
     /// upstream reads only as fast as the client takes the echo, which is slowly here.
     @Test func clientToUpstreamBackpressure() async throws {
