@@ -455,6 +455,23 @@ struct CurlTunnelTests {
         try await upstream.stop()
     }
 
+    @Test func poolTunnelsOnTheLoopsWorker() async throws {
+        let upstream = try await WebSocketUpstream.start()
+        let pool = CurlWorkerPool(logger: Logger(label: "curl-test"), workerCount: 2)
+        pool.start()
+        for loop in Array(testGroup.makeIterator()) {
+            let client = try await TunnelClient.open(pool, tunnelRequest(upstream.url(), path: "/ws/echo"), on: loop)
+            try await client.run { $0.send(clientFrame(Frame.text, "pooled")) }
+            try await client.wait(until: { !$0.frames.isEmpty || $0.terminal != nil })
+            let text = try await client.run { $0.frames.first?.text }
+            #expect(text == "pooled")
+            try await client.run { $0.transfer?.cancel() }
+        }
+        pool.shutdown()
+        try await wait(upstream.record.allClosed())
+        try await upstream.stop()
+    }
+
     @Test func shutdownFailsOpenTunnels() async throws {
         let upstream = try await WebSocketUpstream.start()
         let worker = CurlWorker(logger: Logger(label: "curl-test"))
