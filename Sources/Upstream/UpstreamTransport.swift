@@ -127,8 +127,12 @@ package protocol UpstreamTransport: Sendable {
     ///   or up to the close) as `.body`, then `.end`.
     ///
     /// On the returned transfer, `sendBody` carries the client's bytes to the upstream (after a
-    /// `101`; `.bodyConsumed` reports them written), `consumed` and `setClientWritable` are the
-    /// same credit as for a response body, and `cancel` closes the upstream connection.
+    /// `101`; `.bodyConsumed` reports them written; bytes sent earlier wait for the 101, and are
+    /// dropped, reported consumed, after any other answer), `endBody` passes the client's end on
+    /// (the connection's write side is shut once the bytes before it are written), `consumed` and
+    /// `setClientWritable` are the same credit as for a response body, and `cancel` closes the
+    /// upstream connection. A tunnel idle for its `idleTimeoutMilliseconds` (no byte either way,
+    /// not counting time paused by the client's backpressure) fails with kind `.timeout`.
     func startTunnel(
         _ request: TunnelRequest, on eventLoop: any EventLoop,
         handler: @escaping @Sendable (UpstreamEvent) -> Void
