@@ -18,6 +18,10 @@ static inline CURLcode ccurl_getinfo_long(CURL *h, CURLINFO i, long *v) { return
 static inline CURLcode ccurl_getinfo_ptr(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode ccurl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode ccurl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode ccurl_getinfo_socket(CURL *h, CURLINFO i, curl_socket_t *v) { return curl_easy_getinfo(h, i, v); }
+
+// A tunnel's own connection cache: a share object that shares connections (see CurlWorker+Tunnel.swift).
+static inline CURLSHcode ccurl_share_connections(CURLSH *s) { return curl_share_setopt(s, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT); }
 
 static inline CURLMcode ccurl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 static inline CURLMcode ccurl_multi_setopt_ptr(CURLM *m, CURLMoption o, const void *v) { return curl_multi_setopt(m, o, v); }
@@ -76,6 +80,10 @@ static inline int ccurl_epoll_wait(int ep, int *fds, uint32_t *events, int max, 
     for (int i = 0; i < n; i++) { fds[i] = ready[i].data.fd; events[i] = ready[i].events; }
     return n;
 }
+
+/// Shuts the write side of a tunnel's socket (SHUT_WR is an enum constant Swift sees as Int).
+#include <sys/socket.h>
+static inline int ccurl_shutdown_write(int fd) { return shutdown(fd, SHUT_WR); }
 
 /// Names the calling thread (at most 15 bytes), so `top -H` shows what it is.
 /// prctl is variadic and pthread_setname_np needs _GNU_SOURCE: neither reaches Swift.

@@ -23,6 +23,7 @@ struct LongOption {
     static let sslVerifyPeer = LongOption(raw: CURLOPT_SSL_VERIFYPEER)
     static let sslVerifyHost = LongOption(raw: CURLOPT_SSL_VERIFYHOST)
     static let caCacheTimeout = LongOption(raw: CURLOPT_CA_CACHE_TIMEOUT)
+    static let connectOnly = LongOption(raw: CURLOPT_CONNECT_ONLY)
 }
 
 /// A `CURLOPT_*` whose argument is a `curl_off_t`.
@@ -55,6 +56,12 @@ struct PointerOption {
     static let readData = PointerOption(raw: CURLOPT_READDATA)
     static let sockoptData = PointerOption(raw: CURLOPT_SOCKOPTDATA)
     static let closeSocketData = PointerOption(raw: CURLOPT_CLOSESOCKETDATA)
+}
+
+/// A `CURLOPT_*` whose argument is a `CURLSH *` (a share object must outlive the handles using it).
+struct ShareOption {
+    let raw: CURLoption
+    static let share = ShareOption(raw: CURLOPT_SHARE)
 }
 
 /// A `CURLOPT_*` whose argument is a `curl_slist *` curl keeps until the transfer is done.
@@ -153,6 +160,11 @@ struct EasyHandle {
 
     @discardableResult
     func set(_ option: PointerOption, _ value: UnsafeMutableRawPointer?) -> CURLcode {
+        ccurl_setopt_ptr(raw, option.raw, value)
+    }
+
+    @discardableResult
+    func set(_ option: ShareOption, _ value: UnsafeMutableRawPointer?) -> CURLcode {
         ccurl_setopt_ptr(raw, option.raw, value)
     }
 

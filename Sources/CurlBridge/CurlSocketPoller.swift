@@ -14,6 +14,10 @@
     /// closes it (`CURLOPT_CLOSESOCKETFUNCTION`; we learn of it from `CURLOPT_SOCKOPTFUNCTION`).
     /// Sockets curl closes without that callback (the resolver's) are removed eagerly.
     ///
+    /// A WebSocket tunnel's socket is made by curl and then handed to the worker
+    /// (`setTunnelInterest`): its readiness goes to the tunnel, not to curl, and it is out of
+    /// the set whenever the tunnel wants nothing (so a hang-up cannot spin the wait).
+    ///
     /// `@unchecked Sendable`: `wake()` uses only the `let` eventfd; everything else is
     /// confined to the worker thread (or the thread tearing the worker down).
     final class CurlSocketPoller: @unchecked Sendable {
@@ -24,6 +28,8 @@
             var wanted: UInt32 = 0
             /// A connection socket: curl closes it through `closed(_:)`.
             var owned = false
+            /// A tunnel's socket: the worker reads and writes it, curl no longer wants it.
+            var tunnel = false
         }
 
         static let maxEvents = 64
@@ -68,6 +74,7 @@
             if index >= sockets.count {
                 sockets.append(contentsOf: repeatElement(SocketState(), count: index + 1 - sockets.count))
             }
+            if sockets[index].tunnel { return }
             if what == CURL_POLL_REMOVE {
                 sockets[index].wanted = 0
                 if !sockets[index].owned && sockets[index].registered != 0 {
@@ -84,6 +91,28 @@
             if ccurl_epoll_set(epoll, fd, mask, sockets[index].registered != 0 ? 1 : 0) == 0 {
                 sockets[index].registered = mask
             }
+        }
+
+        /// Hands `fd` (a socket of a connection curl made) to a tunnel, or changes what the tunnel
+        /// waits for: `mask` is `EPOLLIN`/`EPOLLOUT`; 0 takes it out of the set. False when the
+        /// kernel refused the change.
+        func setTunnelInterest(_ fd: Int32, _ mask: UInt32) -> Bool {
+            guard fd >= 0 else { return false }
+            let index = Int(fd)
+            if index >= sockets.count {
+                sockets.append(contentsOf: repeatElement(SocketState(), count: index + 1 - sockets.count))
+            }
+            sockets[index].tunnel = true
+            sockets[index].wanted = mask
+            if sockets[index].registered == mask { return true }
+            if mask == 0 {
+                _ = ccurl_epoll_del(epoll, fd)
+                sockets[index].registered = 0
+                return true
+            }
+            guard ccurl_epoll_set(epoll, fd, mask, sockets[index].registered != 0 ? 1 : 0) == 0 else { return false }
+            sockets[index].registered = mask
+            return true
         }
 
         /// `CURLOPT_SOCKOPTFUNCTION`: curl opened a connection socket.
@@ -108,9 +137,12 @@
 
         // MARK: The worker's side
 
-        /// Waits up to `timeoutMilliseconds` (-1: forever); calls `ready(fd, CURL_CSELECT_*)` for each
-        /// socket curl wants. Wakeups and unwanted sockets are handled here.
-        func wait(timeoutMilliseconds: Int32, _ ready: (Int32, Int32) -> Void) {
+        /// Waits up to `timeoutMilliseconds` (-1: forever); calls `curl(fd, CURL_CSELECT_*)` for each
+        /// socket curl wants and `tunnel(fd, EPOLL* events)` for each tunnel socket (which returns
+        /// false when no tunnel has it any more). Wakeups and unwanted sockets are handled here.
+        func wait(
+            timeoutMilliseconds: Int32, curl ready: (Int32, Int32) -> Void, tunnel: (Int32, UInt32) -> Bool
+        ) {
             let count = readyFDs.withUnsafeMutableBufferPointer { fds in
                 readyEvents.withUnsafeMutableBufferPointer { events in
                     ccurl_epoll_wait(
@@ -129,6 +161,13 @@
                 // curl may have closed or stopped wanting it during an earlier action of this batch.
                 let index = Int(fd)
                 guard index < sockets.count, sockets[index].registered != 0 else { continue }
+                if sockets[index].tunnel {
+                    if !tunnel(fd, events), index < sockets.count, sockets[index].registered != 0 {
+                        _ = ccurl_epoll_del(epoll, fd)
+                        sockets[index].registered = 0
+                    }
+                    continue
+                }
                 if sockets[index].wanted == 0 {
                     _ = ccurl_epoll_del(epoll, fd)
                     sockets[index].registered = 0

@@ -16,7 +16,7 @@ enum PendingEvent: Sendable {
     case release([ByteBuffer])
 }
 
-/// One upstream exchange run by a `CurlWorker`.
+/// One upstream exchange or WebSocket tunnel run by a `CurlWorker`.
 ///
 /// Its state is split by owner into three types, so which thread may touch a field is
 /// written in its type, not in a comment:
@@ -78,10 +78,24 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
         var consumedAccumulator = 0
         /// In the worker's list of transfers with events to flush this turn.
         var isDirty = false
+        /// A tunnel's connection, phase and head (nil for an exchange). A tunnel uses the
+        /// fields above as an exchange does: `requestQueue` for the client's bytes,
+        /// `receivePaused` and the accumulators for the upstream's.
+        var tunnel: TunnelState?
+    }
+
+    /// What the transfer runs.
+    enum Work: Sendable {
+        /// An HTTP exchange curl runs whole.
+        case exchange(TransferRequest)
+        /// A WebSocket tunnel: curl connects, the worker does the rest (`CurlWorker+Tunnel.swift`).
+        case tunnel(TunnelRequest)
     }
 
     package let id: UInt64
-    let request: TransferRequest
+    let work: Work
+    /// The request's `idleTimeoutMilliseconds` (0: none).
+    let idleTimeoutMilliseconds: Int
     let eventLoop: any EventLoop
     let handler: @Sendable (UpstreamEvent) -> Void
     let worker: CurlWorker
@@ -94,16 +108,20 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     package var receivePauseCount: Int { onLoop.receivePauseCount }
 
     init(
-        id: UInt64, request: TransferRequest, eventLoop: any EventLoop,
+        id: UInt64, work: Work, eventLoop: any EventLoop,
         handler: @escaping @Sendable (UpstreamEvent) -> Void, worker: CurlWorker
     ) {
         self.id = id
-        self.request = request
+        self.work = work
         self.eventLoop = eventLoop
         self.handler = handler
         self.worker = worker
+        switch work {
+        case .exchange(let request): idleTimeoutMilliseconds = request.idleTimeoutMilliseconds
+        case .tunnel(let request): idleTimeoutMilliseconds = request.idleTimeoutMilliseconds
+        }
         self.idleTimeoutNanoseconds =
-            request.idleTimeoutMilliseconds > 0 ? UInt64(request.idleTimeoutMilliseconds) * 1_000_000 : nil
+            idleTimeoutMilliseconds > 0 ? UInt64(idleTimeoutMilliseconds) * 1_000_000 : nil
     }
 
     // MARK: UpstreamTransfer (EventLoop)

@@ -4,8 +4,7 @@ import Upstream
 extension CurlWorker {
     /// Sets every option that can differ between transfers (a reused handle still holds
     /// the previous transfer's); returns the first failure.
-    func configure(_ transfer: CurlTransfer, _ easy: EasyHandle) -> CURLcode {
-        let request = transfer.request
+    func configure(_ transfer: CurlTransfer, _ request: TransferRequest, _ easy: EasyHandle) -> CURLcode {
         let context = Unmanaged.passUnretained(transfer).toOpaque()
         var first = CURLE_OK
         func check(_ code: CURLcode) {
@@ -16,10 +15,9 @@ extension CurlWorker {
         check(easy.set(.writeData, context))
         check(easy.set(.headerData, context))
         check(easy.set(.readData, context))
-        check(easy.set(.url, request.url))
-        // 0 is curl's default (300 s).
-        check(easy.set(.connectTimeoutMilliseconds, max(0, request.connectTimeoutMilliseconds)))
-        configureTLS(request.tls ?? UpstreamTLS(), easy, check)
+        configureConnection(
+            easy, url: request.url, connectTimeoutMilliseconds: request.connectTimeoutMilliseconds,
+            tls: request.tls ?? UpstreamTLS(), check)
 
         // UPLOAD first: setting it also resets the method, which NOBODY and CUSTOMREQUEST then refine.
         let isHead = request.method == "HEAD"
@@ -56,6 +54,18 @@ extension CurlWorker {
         transfer.onWorker.headerList = list
         check(easy.set(.httpHeader, list))
         return first
+    }
+
+    /// Where and how to connect: the options an exchange and a tunnel share, so both reach an
+    /// upstream the same way (TCP, and TLS for an `https://` URL).
+    func configureConnection(
+        _ easy: EasyHandle, url: String, connectTimeoutMilliseconds: Int, tls: UpstreamTLS,
+        _ check: (CURLcode) -> Void
+    ) {
+        check(easy.set(.url, url))
+        // 0 is curl's default (300 s).
+        check(easy.set(.connectTimeoutMilliseconds, max(0, connectTimeoutMilliseconds)))
+        configureTLS(tls, easy, check)
     }
 
     /// Every TLS option, on every transfer: handles are reused across upstreams, so one left

@@ -62,10 +62,10 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     /// `logger` is a `let`, so its level is fixed: checked once, not per transfer (reading
     /// `logLevel` copies the handler existential).
     private let traceEnabled: Bool
-    private let multi: UnsafeMutableRawPointer?
+    let multi: UnsafeMutableRawPointer?
     #if os(Linux)
         /// The worker's epoll set and wakeup eventfd (nil only with `multi`).
-        private let poller: CurlSocketPoller?
+        let poller: CurlSocketPoller?
     #endif
     // NIOLockedValueBox (a pthread mutex) rather than Synchronization.Mutex: ThreadSanitizer
     // on Linux does not see Mutex's futex hand-off and reports races on data it guards
@@ -78,13 +78,17 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     // Worker thread only.
     private var transfers: [UInt64: CurlTransfer] = [:]
-    private var handles: EasyHandlePool
+    var handles: EasyHandlePool
+    /// Open tunnels by their socket (after curl connected them), for the poller's readiness.
+    var tunnelsByFD: [Int32: CurlTransfer] = [:]
+    /// Where a tunnel's `curl_easy_recv` reads to (`receiveBufferSize` bytes, allocated on first use).
+    var tunnelReadBuffer: UnsafeMutableRawBufferPointer?
     private var dirty: [CurlTransfer] = []
-    private(set) var turnNow: UInt64 = 0
+    var turnNow: UInt64 = 0
     private var nextIdleCheck: UInt64 = .max
     /// curl's timer (`CURLMOPT_TIMERFUNCTION`): when to call `socket_action(CURL_SOCKET_TIMEOUT)`.
     private var curlTimerDeadline: UInt64 = .max
-    private var stopping = false
+    private(set) var stopping = false
     private var cleanedUp = false
     let allocator = ReceiveBufferPool.allocator
 
@@ -192,7 +196,19 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         handler: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> any UpstreamTransfer {
         let id = nextTransferID.wrappingAdd(1, ordering: .relaxed).oldValue
-        let transfer = CurlTransfer(id: id, request: request, eventLoop: eventLoop, handler: handler, worker: self)
+        let transfer = CurlTransfer(
+            id: id, work: .exchange(request), eventLoop: eventLoop, handler: handler, worker: self)
+        post(.start(transfer))
+        return transfer
+    }
+
+    package func startTunnel(
+        _ request: TunnelRequest, on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer {
+        let id = nextTransferID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let transfer = CurlTransfer(
+            id: id, work: .tunnel(request), eventLoop: eventLoop, handler: handler, worker: self)
         post(.start(transfer))
         return transfer
     }
@@ -257,9 +273,10 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
                 collectFinished(multi)
                 checkIdleDeadlines()
                 flushEvents()
-                poller.wait(timeoutMilliseconds: waitMilliseconds()) { fd, action in
-                    curl_multi_socket_action(multi, fd, action, &running)
-                }
+                poller.wait(
+                    timeoutMilliseconds: waitMilliseconds(),
+                    curl: { fd, action in curl_multi_socket_action(multi, fd, action, &running) },
+                    tunnel: { fd, events in self.tunnelReady(fd, events: events) })
                 turnNow = monotonicNanoseconds()
             }
         #else
@@ -293,7 +310,10 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private func apply(_ command: Command) {
         switch command {
         case .start(let transfer):
-            begin(transfer)
+            switch transfer.work {
+            case .exchange(let request): begin(transfer, request)
+            case .tunnel(let request): beginTunnel(transfer, request)
+            }
         case .requestBody(let transfer, let buffer):
             guard transfer.onWorker.inMulti else { return }
             if transfer.onWorker.discardsRequestBody {
@@ -303,7 +323,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
                 return
             }
             transfer.onWorker.requestQueue.append(buffer)
-            if transfer.onWorker.readPaused {
+            if transfer.onWorker.tunnel != nil {
+                tunnelSendQueued(transfer)
+            } else if transfer.onWorker.readPaused {
                 transfer.onWorker.readPaused = false
                 noteActivity(transfer)
                 updatePause(transfer)
@@ -311,7 +333,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         case .requestEnd(let transfer):
             guard transfer.onWorker.inMulti else { return }
             transfer.onWorker.requestEnded = true
-            if transfer.onWorker.readPaused {
+            if transfer.onWorker.tunnel != nil {
+                tunnelSendQueued(transfer)
+            } else if transfer.onWorker.readPaused {
                 transfer.onWorker.readPaused = false
                 noteActivity(transfer)
                 updatePause(transfer)
@@ -320,7 +344,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             guard transfer.onWorker.inMulti, transfer.onWorker.receivePaused else { return }
             transfer.onWorker.receivePaused = false
             noteActivity(transfer)
-            updatePause(transfer)
+            if transfer.onWorker.tunnel != nil {
+                tunnelResumed(transfer)
+            } else {
+                updatePause(transfer)
+            }
         case .cancel(let transfer):
             // The EventLoop side already stopped delivering: no event.
             remove(transfer, forbidReuse: true)
@@ -345,7 +373,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
-    private func begin(_ transfer: CurlTransfer) {
+    private func begin(_ transfer: CurlTransfer, _ request: TransferRequest) {
         guard let multi, let easy = handles.take() else {
             fail(
                 transfer,
@@ -355,7 +383,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             return
         }
         transfer.onWorker.easy = easy
-        let configured = configure(transfer, easy)
+        let configured = configure(transfer, request, easy)
         var code = configured
         if configured.isOK {
             let added = curl_multi_add_handle(multi, easy.raw)
@@ -388,6 +416,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
             let detail = code.isOK ? "" : (transfer.onWorker.easy?.errorText(fallback: code) ?? "")
+            if transfer.onWorker.tunnel != nil {
+                // Connected (or not): the handle stays in the multi while the tunnel is open.
+                tunnelConnectDone(transfer, code: code, detail: detail)
+                continue
+            }
             remove(transfer, forbidReuse: false)
             if !code.isOK {
                 fail(transfer, UpstreamError(curlCode: Int32(bitPattern: code.rawValue), detail: detail))
@@ -420,7 +453,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         nextIdleCheck = next
         for transfer in expired {
             remove(transfer, forbidReuse: true)
-            fail(transfer, .idleTimeout(milliseconds: transfer.request.idleTimeoutMilliseconds))
+            let milliseconds = transfer.idleTimeoutMilliseconds
+            fail(
+                transfer,
+                transfer.onWorker.tunnel == nil
+                    ? .idleTimeout(milliseconds: milliseconds) : .tunnelIdle(milliseconds: milliseconds))
         }
     }
 
@@ -434,7 +471,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     }
 
     /// Restarts the transfer's idle clock (bytes moved, or it was unpaused).
-    private func noteActivity(_ transfer: CurlTransfer) {
+    func noteActivity(_ transfer: CurlTransfer) {
         transfer.onWorker.lastActivityNanoseconds = turnNow
         if let idle = transfer.idleTimeoutNanoseconds {
             nextIdleCheck = min(nextIdleCheck, turnNow &+ idle)
@@ -477,6 +514,11 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         let batch: [PendingEvent]
     }
 
+    /// Keeps `transfer` in the worker's table while it is in the multi.
+    func register(_ transfer: CurlTransfer) {
+        transfers[transfer.id] = transfer
+    }
+
     func markDirty(_ transfer: CurlTransfer) {
         if !transfer.onWorker.isDirty {
             transfer.onWorker.isDirty = true
@@ -484,14 +526,14 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
-    private func fail(_ transfer: CurlTransfer, _ error: UpstreamError) {
+    func fail(_ transfer: CurlTransfer, _ error: UpstreamError) {
         transfer.append(.event(.failed(error)))
         markDirty(transfer)
     }
 
     /// Takes the transfer out of the multi (if in) and frees its per-transfer resources.
     /// `forbidReuse`: a half-done exchange; its connection must be closed, never pooled.
-    private func remove(_ transfer: CurlTransfer, forbidReuse: Bool) {
+    func remove(_ transfer: CurlTransfer, forbidReuse: Bool) {
         guard transfer.onWorker.inMulti, let easy = transfer.onWorker.easy, let multi else { return }
         if forbidReuse { easy.set(.forbidReuse, 1) }
         curl_multi_remove_handle(multi, easy.raw)
@@ -501,7 +543,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         releaseResources(transfer)
     }
 
-    private func releaseResources(_ transfer: CurlTransfer) {
+    func releaseResources(_ transfer: CurlTransfer) {
         if let easy = transfer.onWorker.easy {
             // curl keeps the list's pointer until the next transfer sets its own.
             if transfer.onWorker.headerList != nil { easy.set(.httpHeader, nil) }
@@ -512,8 +554,10 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
         if let easy = transfer.onWorker.easy {
             transfer.onWorker.easy = nil
-            handles.give(easy, keep: !stopping)
+            // A tunnel's handle (connection-only, with its own share) is never pooled.
+            handles.give(easy, keep: !stopping && transfer.onWorker.tunnel == nil)
         }
+        if transfer.onWorker.tunnel != nil { releaseTunnel(transfer) }
         // removeAll() on an empty CircularBuffer still allocates fresh storage.
         if !transfer.onWorker.requestQueue.isEmpty { transfer.onWorker.requestQueue.removeAll() }
     }
@@ -541,6 +585,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
         flushEvents()
         handles.destroyAll()
+        tunnelReadBuffer?.deallocate()
+        tunnelReadBuffer = nil
         #if os(Linux)
             // The worker may be in deinit: curl's cleanup must not call back into it.
             if let multi { ccurl_multi_setopt_ptr(multi, MultiPointerOption.timerData.raw, nil) }
@@ -554,7 +600,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
 }
 
-private func monotonicNanoseconds() -> UInt64 {
+func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

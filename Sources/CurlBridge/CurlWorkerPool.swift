@@ -58,4 +58,11 @@ package final class CurlWorkerPool: UpstreamTransport, Sendable {
     ) -> any UpstreamTransfer {
         worker(for: eventLoop).startTransfer(request, on: eventLoop, handler: handler)
     }
+
+    package func startTunnel(
+        _ request: TunnelRequest, on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer {
+        worker(for: eventLoop).startTunnel(request, on: eventLoop, handler: handler)
+    }
 }

@@ -22,6 +22,12 @@ struct EasyHandlePool {
     /// An idle handle, or a new prepared one; nil when curl cannot make or prepare one.
     mutating func take() -> EasyHandle? {
         if let handle = idle.popLast() { return handle }
+        return makeFresh()
+    }
+
+    /// A new prepared handle that no transfer has used (a tunnel's: its connection-only and share
+    /// options must never reach a pooled handle, nor a pooled handle's leftovers a tunnel).
+    func makeFresh() -> EasyHandle? {
         guard let handle = EasyHandle.make() else { return nil }
         guard prepare(handle).isOK else {
             handle.destroy()

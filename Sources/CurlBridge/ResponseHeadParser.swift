@@ -2,6 +2,8 @@ import HeaderFields
 
 /// Collects the response head from curl's header callback, one line per call.
 /// Interim 1xx heads are dropped; trailers (lines after the final head) are ignored.
+/// A WebSocket tunnel's parser takes `101 Switching Protocols` as final: the bytes after it
+/// belong to the new protocol.
 package struct ResponseHeadParser {
     package private(set) var status: Int?
     /// The status line's reason phrase (`Unprocessable Entity`); empty when none was sent
@@ -10,8 +12,12 @@ package struct ResponseHeadParser {
     package private(set) var headers: [HeaderField] = []
     /// The final head is complete (its blank line was seen).
     package private(set) var isComplete = false
+    /// `101` ends the head instead of being dropped as interim.
+    private let switchingProtocolsIsFinal: Bool
 
-    package init() {}
+    package init(switchingProtocolsIsFinal: Bool = false) {
+        self.switchingProtocolsIsFinal = switchingProtocolsIsFinal
+    }
 
     /// Feeds one header line (CRLF included or not). Returns true when it completed the final head.
     package mutating func feed(_ line: UnsafeRawBufferPointer) -> Bool {
@@ -23,7 +29,7 @@ package struct ResponseHeadParser {
         let bytes = UnsafeRawBufferPointer(rebasing: line[0..<end])
         if bytes.isEmpty {
             guard let status else { return false }
-            if status >= 200 {
+            if status >= 200 || (status == 101 && switchingProtocolsIsFinal) {
                 isComplete = true
                 return true
             }

@@ -54,6 +54,21 @@ extension UpstreamError {
             detail: "no data from the upstream for \(milliseconds) ms")
     }
 
+    /// A tunnel's idle deadline passed: no byte either way for `milliseconds` while not paused.
+    static func tunnelIdle(milliseconds: Int) -> UpstreamError {
+        UpstreamError(
+            kind: .timeout, curlCode: Int32(bitPattern: CURLE_OPERATION_TIMEDOUT.rawValue),
+            detail: "no data through the tunnel, either way, for \(milliseconds) ms")
+    }
+
+    /// A tunnel's `curl_easy_send` or `curl_easy_recv` failed: the connection was made, so
+    /// whatever curl says, it broke after (`.reset`, or `.tls` for a TLS alert where mapped).
+    static func tunnelBroken(curlCode code: CURLcode, detail: String) -> UpstreamError {
+        var error = UpstreamError(curlCode: Int32(bitPattern: code.rawValue), detail: detail)
+        if error.kind == .connect || error.kind == .timeout { error.kind = .reset }
+        return error
+    }
+
     /// The worker stopped before the exchange finished.
     static func shuttingDown(started: Bool) -> UpstreamError {
         UpstreamError(

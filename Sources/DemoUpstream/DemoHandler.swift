@@ -1,6 +1,8 @@
+import DemoWebSocket
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 
 #if canImport(Glibc)
     import Glibc
@@ -26,11 +28,19 @@ final class DemoShared: Sendable {
     init(options: DemoOptions) {
         self.options = options
     }
+
+    /// Counts and records a request (the head of a plain one, or a WebSocket handshake).
+    func noteRequest(connection: Int, head: HTTPRequestHead) {
+        stats.requests.wrappingAdd(1, ordering: .relaxed)
+        if options.record { log.record(connection: connection, head: head) }
+    }
 }
 
 /// One per connection, after NIO's HTTP/1.1 server pipeline (which serialises pipelined
 /// requests: the next head is delivered only after this handler wrote the previous `.end`).
-final class DemoHandler: ChannelInboundHandler {
+final class DemoHandler: ChannelInboundHandler, RemovableChannelHandler {
+    /// Its name in the pipeline: a WebSocket upgrade takes it out.
+    static let name = "demo"
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -124,6 +134,8 @@ final class DemoHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A handshake NIO did not upgrade (`/ws/refuse`, a bad one) comes next, as plain HTTP.
+        if error is NIOWebSocketUpgradeError { return }
         if self.shared.options.verbose {
             Console.err("conn=\(self.connectionID) error: \(error)")
         }
@@ -137,15 +149,12 @@ final class DemoHandler: ChannelInboundHandler {
         let shared = self.shared
         if !endpoint.isControl {
             let stats = shared.stats
-            stats.requests.wrappingAdd(1, ordering: .relaxed)
             let generation = stats.generation.load(ordering: .relaxed)
             if generation != self.countedGeneration {
                 self.countedGeneration = generation
                 stats.connectionsWithRequests.wrappingAdd(1, ordering: .relaxed)
             }
-            if shared.options.record {
-                shared.log.record(connection: self.connectionID, head: head)
-            }
+            shared.noteRequest(connection: self.connectionID, head: head)
         }
         if shared.options.verbose {
             Console.err("conn=\(self.connectionID) \(head.method.rawValue) \(head.uri) \(head.version)")
@@ -232,6 +241,11 @@ final class DemoHandler: ChannelInboundHandler {
 
         case .resetMidBody:
             self.resetMidBody(context: context, request)
+
+        case .webSocketRefused:
+            var body = context.channel.allocator.buffer(capacity: 32)
+            body.writeString(DemoWebSocket.refusalBody)
+            self.respondJSON(context: context, request, status: .forbidden, body: body)
 
         case .closeBeforeHead:
             context.close(promise: nil)

@@ -23,6 +23,8 @@ enum Endpoint: Sendable, Equatable {
     case varyStar
     case gzip
     case setCookie
+    /// `/ws/refuse`: a WebSocket handshake answered with 403.
+    case webSocketRefused
     // Control endpoints: not recorded, not counted.
     case requestLog
     case reset
@@ -72,6 +74,9 @@ enum Endpoint: Sendable, Equatable {
         default: break
         }
         if path.hasPrefix("/echo/") { return .echo }
+        if path == "/ws/refuse" { return .webSocketRefused }
+        // Upgraded handshakes never get here (DemoWebSocket's upgrader took them).
+        if path.hasPrefix("/ws/") { return .badRequest("a WebSocket handshake is required") }
         if let id = Self.argument(of: path, after: "/items/") {
             return .itemWrite(id: id)
         }

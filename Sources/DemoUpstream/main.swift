@@ -14,6 +14,12 @@
 // GET/HEAD of the files under `--site-dir`, for the demo page and the browser tests).
 // Exits 0 on SIGTERM/SIGINT.
 //
+// WebSocket handshakes (`Upgrade: websocket`, NIOWebSocket's server upgrader on the same
+// listener) are recorded in /__requests like other requests; every 101 carries the first
+// `Sec-WebSocket-Protocol` offered, and a `Sec-WebSocket-Extensions` offer of `x-test` as sent.
+// Sources/DemoWebSocket holds the endpoints (the curl bridge's tests run them in-process). A
+// WebSocket endpoint's path without a valid handshake gets 400.
+//
 // Routing uses the path (target up to `?`) after stripping one leading `/api/public`,
 // `/api/private` or `/api`. Every response carries `X-Request-Id: <process-wide counter>`;
 // HEAD gets GET's head (same Content-Length) without body. HTTP/1.1 keep-alive, pipelining.
@@ -41,12 +47,21 @@
 // | ANY /vary-star            | 200 with `Vary: *`                                                      |
 // | ANY /gzip                 | 200, `Content-Encoding: gzip`, gzip of "hello gzip\n" (31 bytes)        |
 // | ANY /set-cookie           | 200 with two `Set-Cookie` headers                                       |
+// | GET /ws/echo (handshake)  | WebSocket: echoes every frame as it came (text, binary, continuation:   |
+// |                           | fragmented messages frame by frame), pong for ping, a Close answered    |
+// |                           | with the same code and reason, then closed                              |
+// | GET /ws/push/N (handshake)| WebSocket: N bytes of binary messages (64 KiB each, byte i = i % 251    |
+// |                           | over the stream), as fast as the socket takes them                      |
+// | GET /ws/close/CODE (hs.)  | WebSocket: a Close with CODE (1000–4999) and reason `bye` at once       |
+// | GET /ws/idle (handshake)  | WebSocket: the handshake, then nothing                                  |
+// | ANY /ws/refuse            | 403 `{"error":"websocket_refused"}` (a handshake that is not upgraded)  |
 // | GET /__requests           | JSON array of the last 1000 non-control requests (`--no-record`: none) |
 // | ANY /__reset              | clears the log and the /__stats counters                                |
 // | GET /__stats              | `{"connections_accepted","requests","connections_with_requests",        |
 // |                           | "open_connections"}`                                                    |
 // | anything else             | 404 `{"error":"not_found","method":M,"path":P}`; bad N/CODE/MS: 400    |
 
+import DemoWebSocket
 import Dispatch
 import NIOCore
 import NIOHTTP1
@@ -255,13 +270,19 @@ func run(_ options: CommandLineOptions) -> Never {
                 stats.openConnections.wrappingSubtract(1, ordering: .relaxed)
             }
             let connectionID = stats.nextConnectionID()
+            let upgrader = DemoWebSocket.upgrader(
+                removingOnUpgrade: DemoHandler.name,
+                endpoint: { head in WebSocketEndpoint.route(path: Endpoint.stripAPIPrefix(Endpoint.path(of: head.uri)))
+                },
+                sawHandshake: { _, head in shared.noteRequest(connection: connectionID, head: head) })
             return channel.eventLoop.makeCompletedFuture {
                 if let serverTLS {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS))
                 }
-                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                    withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }), withErrorHandling: true)
                 try channel.pipeline.syncOperations.addHandler(
-                    DemoHandler(shared: shared, connectionID: connectionID))
+                    DemoHandler(shared: shared, connectionID: connectionID), name: DemoHandler.name)
             }
         }
 

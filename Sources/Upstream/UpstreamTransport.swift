@@ -129,12 +129,18 @@ package struct TunnelRequest: Sendable {
     package var connectTimeoutMilliseconds: Int
     /// No byte in either direction for this long: the tunnel is closed (`.failed`, kind `.timeout`).
     package var idleTimeoutMilliseconds: Int
+    /// The upstream's TLS settings, for an `https://` URL (nil: the defaults).
+    package var tls: UpstreamTLS?
 
-    package init(url: String, handshake: ByteBuffer, connectTimeoutMilliseconds: Int, idleTimeoutMilliseconds: Int) {
+    package init(
+        url: String, handshake: ByteBuffer, connectTimeoutMilliseconds: Int, idleTimeoutMilliseconds: Int,
+        tls: UpstreamTLS? = nil
+    ) {
         self.url = url
         self.handshake = handshake
         self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
         self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
+        self.tls = tls
     }
 }
 
@@ -154,35 +160,14 @@ package protocol UpstreamTransport: Sendable {
     ///   or up to the close) as `.body`, then `.end`.
     ///
     /// On the returned transfer, `sendBody` carries the client's bytes to the upstream (after a
-    /// `101`; `.bodyConsumed` reports them written), `consumed` and `setClientWritable` are the
-    /// same credit as for a response body, and `cancel` closes the upstream connection.
+    /// `101`; `.bodyConsumed` reports them written; bytes sent earlier wait for the 101, and are
+    /// dropped, reported consumed, after any other answer), `endBody` passes the client's end on
+    /// (the connection's write side is shut once the bytes before it are written), `consumed` and
+    /// `setClientWritable` are the same credit as for a response body, and `cancel` closes the
+    /// upstream connection. A tunnel idle for its `idleTimeoutMilliseconds` (no byte either way,
+    /// not counting time paused by the client's backpressure) fails with kind `.timeout`.
     func startTunnel(
         _ request: TunnelRequest, on eventLoop: any EventLoop,
         handler: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> any UpstreamTransfer
-}
-
-extension UpstreamTransport {
-    /// A transport that cannot tunnel fails every tunnel before it starts (the server then
-    /// answers the handshake with a 502, with its CORS headers).
-    package func startTunnel(
-        _ request: TunnelRequest, on eventLoop: any EventLoop,
-        handler: @escaping @Sendable (UpstreamEvent) -> Void
-    ) -> any UpstreamTransfer {
-        let transfer = RefusedTunnel()
-        eventLoop.execute {
-            handler(
-                .failed(UpstreamError(kind: .connect, curlCode: 0, detail: "this upstream client cannot open tunnels")))
-        }
-        return transfer
-    }
-}
-
-/// The transfer of a tunnel that was refused before it started: nothing to send, nothing to cancel.
-private final class RefusedTunnel: UpstreamTransfer {
-    func sendBody(_ buffer: ByteBuffer) {}
-    func endBody() {}
-    func consumed(_ bytes: Int) {}
-    func setClientWritable(_ writable: Bool) {}
-    func cancel() {}
 }

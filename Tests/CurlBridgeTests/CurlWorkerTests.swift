@@ -380,6 +380,30 @@ struct CurlWorkerTests {
         #expect(parser.headers == headers)
     }
 
+    /// A tunnel's parser ends the head at `101`; other 1xx stay interim. The exchange parser drops a 101.
+    @Test func switchingProtocolsIsFinalForTunnels() {
+        func parse(_ lines: [String], tunnel: Bool) -> (completions: Int, status: Int?, headers: [HeaderField]) {
+            var parser = ResponseHeadParser(switchingProtocolsIsFinal: tunnel)
+            var completions = 0
+            for line in lines {
+                var bytes = Array(line.utf8)
+                if bytes.withUnsafeMutableBytes({ parser.feed(UnsafeRawBufferPointer($0)) }) { completions += 1 }
+            }
+            return (completions, parser.status, parser.headers)
+        }
+        let lines = [
+            "HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 101 Switching Protocols\r\n", "Upgrade: websocket\r\n",
+            "\r\n", "HTTP/1.1 200 OK\r\n", "\r\n",
+        ]
+        let tunnel = parse(lines, tunnel: true)
+        #expect(tunnel.completions == 1)
+        #expect(tunnel.status == 101)
+        #expect(tunnel.headers == [HeaderField("Upgrade", "websocket")])
+        let exchange = parse(lines, tunnel: false)
+        #expect(exchange.completions == 1)
+        #expect(exchange.status == 200)
+    }
+
     /// The reason phrase is passed on as sent; a missing one, or one with a control byte
     /// (which could not be passed on safely), is empty and the server uses the standard one.
     @Test(

@@ -238,6 +238,23 @@ package final class HTTPClient {
         return try readResponse(head: method == "HEAD")
     }
 
+    /// Reads exactly `n` bytes (what follows a 101, say).
+    package func read(exactly n: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        try readExactly(n, into: &out)
+        return out
+    }
+
+    /// Reads one head up to its blank line, a 1xx too: the status line, then each header line.
+    package func readHeadLines() throws -> [String] {
+        var lines: [String] = []
+        while true {
+            let line = try readLine()
+            if line.isEmpty { return lines }
+            lines.append(line)
+        }
+    }
+
     /// True when the server closed the connection (EOF) within the timeout.
     package func waitForClose() -> Bool {
         do {

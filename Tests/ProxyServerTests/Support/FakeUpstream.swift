@@ -59,6 +59,21 @@ final class FakeUpstream: UpstreamTransport, @unchecked Sendable {
         started.withLockedValue { $0.append(transfer) }
         return transfer
     }
+
+    /// No tunnels yet: each fails before it starts, as an upstream that cannot be reached.
+    func startTunnel(
+        _ request: TunnelRequest, on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer {
+        let transfer = Transfer(
+            request: TransferRequest(
+                url: request.url, method: "GET", headers: [], body: .none,
+                connectTimeoutMilliseconds: request.connectTimeoutMilliseconds,
+                idleTimeoutMilliseconds: request.idleTimeoutMilliseconds, tls: request.tls),
+            eventLoop: eventLoop, handler: handler)
+        eventLoop.execute { handler(.failed(UpstreamError(kind: .connect, curlCode: 0, detail: "no tunnels here"))) }
+        return transfer
+    }
 }
 
 /// Counts the `read()` calls that reach the head of the pipeline: the read gate's decisions.
