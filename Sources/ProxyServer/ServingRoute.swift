@@ -35,6 +35,15 @@ package final class ServingRoute: Sendable {
         self.upstreamOrigin = "\(route.upstream.scheme.rawValue)://\(route.upstream.authority)"
     }
 
+    /// The request target sent upstream: the upstream's base path, the path (with
+    /// `strip_prefix` applied) and the query as received.
+    package func upstreamTarget(path: Substring, query: Substring) -> String {
+        route.forwardPath(path: path) + query
+    }
+
+    /// Whether WebSocket handshakes are tunnelled on this route (`websocket on`, the default).
+    package var websocketEnabled: Bool { true }
+
     /// The URL sent upstream (docs/CONFIG.md §5, "Forwarded URL"), the query as received.
     package func upstreamURL(path: Substring, query: Substring) -> String {
         upstreamOrigin + route.forwardPath(path: path) + query

@@ -14,7 +14,10 @@ import Upstream
 /// loop; with an EmbeddedChannel that is the test's own thread).
 final class FakeUpstream: UpstreamTransport, @unchecked Sendable {
     final class Transfer: UpstreamTransfer, @unchecked Sendable {
+        /// The forwarded request (for a tunnel: its URL, method GET, no headers; see `tunnel`).
         let request: TransferRequest
+        /// The WebSocket handshake, for a tunnel.
+        let tunnel: TunnelRequest?
         let eventLoop: any EventLoop
         private let handler: @Sendable (UpstreamEvent) -> Void
         private(set) var body: [UInt8] = []
@@ -23,8 +26,12 @@ final class FakeUpstream: UpstreamTransport, @unchecked Sendable {
         private(set) var consumed = 0
         private(set) var clientWritable = true
 
-        init(request: TransferRequest, eventLoop: any EventLoop, handler: @escaping @Sendable (UpstreamEvent) -> Void) {
+        init(
+            request: TransferRequest, tunnel: TunnelRequest? = nil, eventLoop: any EventLoop,
+            handler: @escaping @Sendable (UpstreamEvent) -> Void
+        ) {
             self.request = request
+            self.tunnel = tunnel
             self.eventLoop = eventLoop
             self.handler = handler
         }
@@ -55,6 +62,18 @@ final class FakeUpstream: UpstreamTransport, @unchecked Sendable {
         handler: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> any UpstreamTransfer {
         let transfer = Transfer(request: request, eventLoop: eventLoop, handler: handler)
+        started.withLockedValue { $0.append(transfer) }
+        return transfer
+    }
+
+    func startTunnel(
+        _ request: TunnelRequest, on eventLoop: any EventLoop, handler: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> any UpstreamTransfer {
+        let plain = TransferRequest(
+            url: request.url, method: "GET", headers: [], body: .none,
+            connectTimeoutMilliseconds: request.connectTimeoutMilliseconds,
+            idleTimeoutMilliseconds: request.idleTimeoutMilliseconds)
+        let transfer = Transfer(request: plain, tunnel: request, eventLoop: eventLoop, handler: handler)
         started.withLockedValue { $0.append(transfer) }
         return transfer
     }
@@ -95,6 +114,7 @@ final class ConnectionHarness {
         }
         route /api/ { upstream api }
         route /small/ { upstream api; max_body_size 10 }
+        route /raw/ { upstream api; cors off }
         """
 
     let channel = EmbeddedChannel()
@@ -136,12 +156,17 @@ final class ConnectionHarness {
     func advance(by amount: TimeAmount) { channel.embeddedEventLoop.advanceTime(by: amount) }
 
     /// Every byte written to the client so far.
-    func output() throws -> String {
+    func outputBytes() throws -> [UInt8] {
         settle()
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
             received += buffer.readableBytesView
         }
-        return String(decoding: received, as: UTF8.self)
+        return received
+    }
+
+    /// Every byte written to the client so far, as text.
+    func output() throws -> String {
+        String(decoding: try outputBytes(), as: UTF8.self)
     }
 
     /// The responses written so far, split at their status lines.
