@@ -145,6 +145,26 @@ package final class CompiledPolicy: Sendable {
         return decideActual(facts, origin: origin)
     }
 
+    /// The decision for a WebSocket handshake. Browsers do not apply CORS to WebSocket, so only
+    /// the origin counts here (methods, headers and credentials rules do not apply): no `Origin`,
+    /// the proxy's own, or an allowed one is forwarded (with the headers an allowed actual
+    /// request gets, for an upstream that answers something other than 101); another one is
+    /// denied, reported or let through as `enforce` says, with the usual reason codes.
+    package func decideWebSocket(_ facts: RequestFacts, selfOrigins: Set<String>) -> Decision {
+        switch classify(facts, selfOrigins: selfOrigins) {
+        case .absent:
+            return .forward(addHeaders: [], stripUpstreamCORS: true, varyOrigin: variesByOrigin, outcome: .noOrigin)
+        case .sameOrigin:
+            return .forward(addHeaders: [], stripUpstreamCORS: true, varyOrigin: variesByOrigin, outcome: .sameOrigin)
+        case .crossOrigin(.denied(let denial)):
+            return notAllowed(denial)
+        case .crossOrigin(.allowed(let acao)):
+            return .forward(
+                addHeaders: actualHeaders(acao: acao, withVary: false), stripUpstreamCORS: true,
+                varyOrigin: variesByOrigin, outcome: .allowed)
+        }
+    }
+
     /// The no-route 404, using these (top-level `cors {}`) settings: the headers an
     /// allowed actual response would get when the origin is allowed, else none;
     /// `Vary: Origin` unless `allow_origin` is `*`.

@@ -97,6 +97,8 @@ package enum Outcome: Sendable, Hashable {
 /// The request kind label: `preflight` or `actual`.
 package enum RequestKind: String, Sendable, Hashable {
     case preflight, actual
+    /// A WebSocket handshake (only its origin is checked).
+    case websocket
 }
 
 /// What the server does with a request. Computed without I/O; the server

@@ -22,6 +22,8 @@ package final class ProxyMetrics: Sendable {
     private let denials = NIOLockedValueBox<[DenialKey: Counter]>([:])
     private let upstreamErrors = NIOLockedValueBox<[UpstreamKey: Counter]>([:])
     private let inFlightGauge: Meter
+    private let tunnelsGauge: Meter
+    private let tunnelCount = Atomic<Int>(0)
     private let inFlightCount = Atomic<Int>(0)
     private let reloadsOK: Counter
     private let reloadsFailed: Counter
@@ -29,6 +31,8 @@ package final class ProxyMetrics: Sendable {
     package init(factory: any MetricsFactory) {
         self.factory = factory
         self.inFlightGauge = Meter(label: "cors_proxy_in_flight_requests", dimensions: [], factory: factory)
+        self.tunnelsGauge = Meter(label: "cors_proxy_websocket_tunnels", dimensions: [], factory: factory)
+        tunnelsGauge.set(0)
         self.reloadsOK = Counter(label: "cors_proxy_reloads_total", dimensions: [("outcome", "ok")], factory: factory)
         self.reloadsFailed = Counter(
             label: "cors_proxy_reloads_total", dimensions: [("outcome", "error")], factory: factory)
@@ -90,6 +94,19 @@ package final class ProxyMetrics: Sendable {
 
     package var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
+    /// A WebSocket tunnel opened (the upstream answered 101).
+    package func tunnelOpened() {
+        tunnelsGauge.set(tunnelCount.add(1, ordering: .relaxed).newValue)
+    }
+
+    /// A WebSocket tunnel closed.
+    package func tunnelClosed() {
+        tunnelsGauge.set(tunnelCount.subtract(1, ordering: .relaxed).newValue)
+    }
+
+    /// WebSocket tunnels open now.
+    package var openTunnels: Int { tunnelCount.load(ordering: .relaxed) }
+
     package func reload(succeeded: Bool) {
         (succeeded ? reloadsOK : reloadsFailed).increment()
     }
@@ -108,7 +125,7 @@ package final class RouteMetrics: Sendable {
 
     /// Distinct `outcome` label values (see `index(of:)`).
     private static let outcomeCount = 7
-    private static let slots = 2 * outcomeCount
+    private static let slots = 3 * outcomeCount
 
     package let label: String
     private let owner: ProxyMetrics
@@ -122,7 +139,13 @@ package final class RouteMetrics: Sendable {
     /// Counts one finished request (and its denial, if it had one) and records its duration.
     package func record(kind: RequestKind, outcome: Outcome, nanoseconds: Int64) {
         let outcomeIndex = Self.index(of: outcome)
-        let slot = (kind == .preflight ? 0 : Self.outcomeCount) + outcomeIndex
+        let kindIndex =
+            switch kind {
+            case .preflight: 0
+            case .actual: 1
+            case .websocket: 2
+            }
+        let slot = kindIndex * Self.outcomeCount + outcomeIndex
         let (counter, timer) = handles.withLockedValue { handles in
             let counter: Counter
             if let existing = handles.counters[slot] {

@@ -26,6 +26,16 @@ package final class ServingConfig: Sendable {
         return nil
     }
 
+    /// The decision for a WebSocket handshake on `route`: the origin is checked as for an actual
+    /// request; a `cors off` route tunnels it unchecked; no route is the usual 404.
+    package func decideWebSocket(_ facts: RequestFacts, route: ServingRoute?) -> Decision {
+        guard let route else {
+            return defaultPolicy.decideNoRoute(facts, selfOrigins: configuration.selfOrigins)
+        }
+        guard let policy = route.policy else { return .passThrough }
+        return policy.decideWebSocket(facts, selfOrigins: configuration.selfOrigins)
+    }
+
     /// The decision for a request on `route` (nil: no route matched).
     package func decide(_ facts: RequestFacts, route: ServingRoute?) -> Decision {
         guard let route else {

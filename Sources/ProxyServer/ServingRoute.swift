@@ -43,6 +43,12 @@ package final class ServingRoute: Sendable {
         self.upstreamOrigin = "\(route.upstream.scheme.rawValue)://\(route.upstream.authority)"
     }
 
+    /// The request target sent upstream: the upstream's base path, the path (with
+    /// `strip_prefix` applied) and the query as received.
+    package func upstreamTarget(path: Substring, query: Substring) -> String {
+        route.forwardPath(path: path) + query
+    }
+
     /// The URL sent upstream (docs/CONFIG.md §5, "Forwarded URL"), the query as received.
     package func upstreamURL(path: Substring, query: Substring) -> String {
         upstreamOrigin + route.forwardPath(path: path) + query

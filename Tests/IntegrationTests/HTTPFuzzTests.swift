@@ -253,7 +253,11 @@ final class HTTPFuzzTests {
         validUpstreamMayRefuse("lowercase method token", "get /api/echo/ok HTTP/1.1\r\n\(h)\r\n")
         validUpstreamMayRefuse("odd method token", "M-SEARCH /api/echo/ok HTTP/1.1\r\n\(h)\r\n")
         valid(
-            "websocket upgrade (501 on a CORS route)",
+            "h2c upgrade (501 on a CORS route)",
+            "GET /api/echo/ok HTTP/1.1\r\n\(h)Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+        // /api/echo answers a WebSocket handshake with a 200 (no 101): an ordinary response.
+        valid(
+            "websocket handshake answered without 101",
             "GET /api/echo/ok HTTP/1.1\r\n\(h)Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         valid("empty header value", "GET /api/echo/ok HTTP/1.1\r\n\(h)X-Empty:\r\n\r\n")
         valid("Connection names Host", "GET /api/echo/ok HTTP/1.1\r\n\(h)Connection: host, x-forwarded-for\r\n\r\n")

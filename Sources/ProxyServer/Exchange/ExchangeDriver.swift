@@ -22,6 +22,12 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     /// Bumped whenever a transfer is started or dropped: events of an older one are ignored.
     private var generation = 0
     private var timer: ConnectionTimer
+    /// Where the upstream's frames end in an open WebSocket tunnel (for the Close at shutdown).
+    private var frames = WebSocketFrameBoundary()
+    /// The Close frame (1001) waits for the current frame to end.
+    private var closeAtBoundary = false
+    /// A tunnel is open (counted in `cors_proxy_websocket_tunnels` until it closes).
+    private var tunnelOpen = false
 
     package init(server: ServerContext, transport: Transport) {
         self.server = server
@@ -41,6 +47,8 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     /// What the client sends now is discarded unparsed (lingering close).
     package var isDiscardingInput: Bool { machine.isDiscardingInput }
     package var isClosed: Bool { machine.isClosed }
+    /// A WebSocket tunnel is open: what the client sends is tunnel data.
+    package var isTunnelling: Bool { machine.isTunnelling }
     /// A forwarded request's body is still arriving.
     package var isReceivingRequestBody: Bool { machine.isReceivingRequestBody }
 
@@ -80,6 +88,10 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             preflightKey = key
         }
 
+        if head.isWebSocketHandshake {
+            receivedHandshake(head, route: route, config: config, facts: facts, now: now)
+            return
+        }
         let decision = config.decide(facts, route: route)
         let kind: RequestKind =
             if case .preflight = decision { .preflight } else {
@@ -119,6 +131,52 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         }
         finish(status: local.status, note: nil)
         syncTimer()
+    }
+
+    /// A WebSocket handshake: the origin is checked with the route's rules (browsers make no
+    /// CORS check on WebSocket; this check is what stops cross-site WebSocket hijacking), then it
+    /// is tunnelled, refused, or answered 501 where WebSocket is off.
+    private func receivedHandshake(
+        _ head: RequestHead, route: ServingRoute?, config: ServingConfig, facts: RequestFacts, now: NIODeadline
+    ) {
+        let decision = config.decideWebSocket(facts, route: route)
+        begin(route: route, config: config, decision: decision, kind: .websocket, facts: facts, head: head)
+        let local: LocalResponse?
+        switch decision {
+        case .deny(let status, let headers, _):
+            local = LocalResponse(
+                status: status, headers: headers, body: status == 404 ? "no route for \(String(head.path))\n" : nil)
+        case .forward where route?.policy?.settings.websocket == false:
+            local = LocalResponse(
+                status: 501, headers: decision.proxyMadeResponseHeaders,
+                body: "WebSocket is off for this route (websocket off)\n")
+        case .forward, .passThrough:
+            local = nil
+        case .preflight:
+            preconditionFailure("a WebSocket handshake decided as a preflight")
+        }
+        guard let local else {
+            run(machine.receivedHead(head.shape, plan: .tunnel, now: now), head: head)
+            return
+        }
+        let action = machine.receivedHead(head.shape, plan: .answerLocally, now: now)
+        guard case .answer(let after) = action else { preconditionFailure("a local answer became \(action)") }
+        let written = transport.writeLocalResponse(
+            status: local.status, headers: local.headers, body: local.body, omitBody: false, after: after)
+        exchange?.bytesOut += Int64(written.bytes)
+        finish(status: local.status, note: nil)
+        syncTimer()
+    }
+
+    /// Bytes from the client through an open tunnel.
+    package func receivedTunnelData(_ part: ByteBuffer) {
+        run(machine.receivedTunnelData(part))
+    }
+
+    /// Shutdown's drain time is over: an open tunnel gets a Close frame (1001) at the next
+    /// frame boundary, then both sides close.
+    package func goingAway() {
+        run(machine.goingAway(now: eventLoop.now))
     }
 
     /// A part of the request body.
@@ -166,6 +224,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     /// The client connection or stream is gone.
     package func clientClosed() {
         run(machine.clientClosed())
+        tunnelClosed()
         timer.cancel()
     }
 
@@ -190,6 +249,14 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         case .startUpstream(let sendContinue):
             guard let head else { preconditionFailure("an upstream start without its request head") }
             startUpstream(head, sendContinue: sendContinue)
+        case .startTunnel:
+            guard let head else { preconditionFailure("a tunnel start without its handshake") }
+            startTunnel(head)
+        case .openTunnel:
+            preconditionFailure("a tunnel is opened where the upstream head arrives")
+        case .sendGoingAway:
+            closeAtBoundary = true
+            if frames.isAtBoundary { sendCloseFrame() }
         case .sendBody(let part):
             transfer?.sendBody(part)
         case .endBody:
@@ -198,7 +265,11 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             preconditionFailure("response heads are written where the upstream head arrives")
         case .writeBody(let part):
             exchange?.bytesOut += Int64(part.readableBytes)
-            transport.writeBody(part)
+            if tunnelOpen {
+                writeTunnelData(part)
+            } else {
+                transport.writeBody(part)
+            }
             transfer?.consumed(part.readableBytes)
         case .dropBody(let count):
             transfer?.consumed(count)
@@ -207,6 +278,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             // pipelined request (from `readIfWanted`, below), which starts a new exchange.
             dropTransfer()
             finish(status: exchange?.status ?? 0, note: nil)
+            tunnelClosed()
             transport.endResponse(after: after)
         case .respondWithError(let status, let cancelUpstream, let after):
             if cancelUpstream { cancelTransfer() } else { dropTransfer() }
@@ -214,11 +286,13 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         case .abort(let cancelUpstream, let status, let reason):
             if cancelUpstream { cancelTransfer() } else { dropTransfer() }
             finish(status: exchange?.status ?? status, note: reason.rawValue)
+            tunnelClosed()
             transport.abort()
             timer.cancel()
         case .cancelUpstream:
             cancelTransfer()
             finish(status: 499, note: "client closed")
+            tunnelClosed()
         case .startLingering:
             transport.startLingering()
         case .close:
@@ -296,6 +370,22 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         let (lines, contentLength) = HeaderRewriting.clientResponseHeaders(
             headers, stripCORS: rewrite.stripCORS, varyOrigin: rewrite.varyOrigin, add: rewrite.add)
         let action = machine.upstreamHead(status: status, contentLength: contentLength)
+        if action == .openTunnel {
+            // The 101 goes back with all its headers as the upstream sent them (Upgrade,
+            // Connection, Sec-WebSocket-*), and no Access-Control-* header: a browser reads none.
+            exchange.status = status
+            exchange.bytesOut += Int64(
+                transport.writeHead(status: status, reason: reason, headers: headers, framing: .none, close: false))
+            self.exchange = exchange
+            tunnelOpen = true
+            server.metrics.tunnelOpened()
+            // The exchange (and the duration histogram) covers the handshake; the tunnel follows.
+            finish(status: status, note: nil)
+            syncTimer()
+            // Bytes the client sent behind its handshake are now tunnel data.
+            transport.readIfWanted()
+            return
+        }
         guard case .writeHead(let framing, let close) = action else {
             preconditionFailure("an upstream head became \(action)")
         }
@@ -308,6 +398,66 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         exchange.bytesOut += Int64(
             transport.writeHead(status: status, reason: reason, headers: framed, framing: framing, close: close))
         self.exchange = exchange
+    }
+
+    /// Sends the handshake upstream: the request's headers rewritten as for any request (hop-by-hop
+    /// removed, `Host` and `X-Forwarded-*` set), then `Upgrade: websocket` and `Connection: Upgrade`
+    /// put back; every `Sec-WebSocket-*` header passes as received.
+    private func startTunnel(_ head: RequestHead) {
+        guard let exchange, let route = exchange.route else { preconditionFailure("tunnelling without a route") }
+        var headers = HeaderRewriting.upstreamRequestHeaders(
+            head.headers, clientAddress: transport.clientAddress, scheme: transport.scheme,
+            upstreamHost: route.upstreamHostHeader, preserveHost: route.preserveHost)
+        headers.append(HeaderField("Upgrade", "websocket"))
+        headers.append(HeaderField("Connection", "Upgrade"))
+        var handshake = transport.allocator.buffer(capacity: 512)
+        handshake.writeStaticString("GET ")
+        handshake.writeString(route.upstreamTarget(path: head.path, query: head.query))
+        handshake.writeStaticString(" HTTP/1.1\r\n")
+        for header in headers { HTTP1Serialization.writeHeader(into: &handshake, header.name, header.value) }
+        handshake.writeStaticString("\r\n")
+        let request = TunnelRequest(
+            url: route.upstreamURL(path: head.path, query: head.query), handshake: handshake,
+            connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
+            idleTimeoutMilliseconds: route.timeoutMilliseconds)
+        generation &+= 1
+        let expected = generation
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        self.exchange?.upstreamStarted = eventLoop.now
+        let transfer = server.transport.startTunnel(request, on: eventLoop) { event in
+            bound.value.upstreamEvent(event, generation: expected)
+        }
+        self.transfer = transfer
+        if !transport.isWritable { transfer.setClientWritable(false) }
+    }
+
+    /// Upstream bytes through an open tunnel, their frames followed; after going away, only up
+    /// to the end of the current frame, then the Close frame.
+    private func writeTunnelData(_ part: ByteBuffer) {
+        guard closeAtBoundary else {
+            _ = frames.advance(over: part)
+            transport.writeBody(part)
+            return
+        }
+        var rest = part
+        let upToBoundary = frames.advance(over: rest, stopAtBoundary: true)
+        if let head = rest.readSlice(length: upToBoundary), head.readableBytes > 0 { transport.writeBody(head) }
+        if frames.isAtBoundary { sendCloseFrame() }
+    }
+
+    /// The Close frame with 1001 (going away), then both sides close.
+    private func sendCloseFrame() {
+        closeAtBoundary = false
+        transport.writeBody(WebSocketFrameBoundary.closeFrame(code: 1001, allocator: transport.allocator))
+        cancelTransfer()
+        tunnelClosed()
+        transport.endResponse(after: .close)
+    }
+
+    private func tunnelClosed() {
+        guard tunnelOpen else { return }
+        tunnelOpen = false
+        server.metrics.tunnelClosed()
     }
 
     /// A proxy-made error (413, 502, 504, 400, 431, 408) with the CORS headers the request would have had.
@@ -476,14 +626,6 @@ extension Decision {
         case .deny(let status, _, let denial):
             guard let denial, status != 404 else { return .noRoute }
             return .denied(denial)
-        }
-    }
-
-    /// Forwarded upstream (a reported or unenforced denial is forwarded too).
-    var isForwarded: Bool {
-        switch self {
-        case .forward, .passThrough: return true
-        case .preflight, .deny: return false
         }
     }
 

@@ -38,6 +38,9 @@ package struct ExchangeStateMachine: Sendable {
     package static let lingerQuiet = TimeAmount.seconds(1)
     package static let lingerMaximum = TimeAmount.seconds(5)
     package static let lingerBytes = 1 << 20
+    /// After shutdown's drain time, how long a tunnel may stay inside a frame before it is cut
+    /// without a Close frame.
+    package static let goingAwayGrace = TimeAmount.seconds(1)
 
     /// What the transport knows of a request head. The CORS decision is made outside.
     package struct RequestShape: Sendable, Equatable {
@@ -73,6 +76,9 @@ package struct ExchangeStateMachine: Sendable {
         case answerLocally
         /// Forwarded upstream; `bodyLimit` is the route's `max_body_size` (0: none).
         case forward(bodyLimit: Int64)
+        /// A WebSocket handshake, forwarded: a `101` opens a tunnel, anything else is an
+        /// ordinary response and the connection goes on as HTTP/1.1.
+        case tunnel
     }
 
     /// How the response body is framed for the client.
@@ -102,6 +108,14 @@ package struct ExchangeStateMachine: Sendable {
         case answer(then: After)
         /// Start the upstream transfer (after `100 Continue` when `sendContinue`).
         case startUpstream(sendContinue: Bool)
+        /// Send the WebSocket handshake upstream.
+        case startTunnel
+        /// The upstream answered the handshake with `101`: write its head as it is; from now
+        /// on bytes pass untouched both ways.
+        case openTunnel
+        /// Shutdown's drain time is over: put a Close frame (1001, going away) at the next frame
+        /// boundary of what the upstream sends, then close both sides.
+        case sendGoingAway
         /// Pass request body bytes to the transfer.
         case sendBody(ByteBuffer)
         /// The request body is complete.
@@ -135,6 +149,8 @@ package struct ExchangeStateMachine: Sendable {
         case upstreamFailedAfterHead = "upstream failed after the response head"
         case malformedBodyAfterHead = "malformed request body after the response started"
         case clientBodyTimeout = "no request body byte from the client for 60 s"
+        case tunnelFailed = "the upstream side of the WebSocket tunnel failed"
+        case goingAwayMidFrame = "still inside a WebSocket frame 1 s after shutdown's drain time"
     }
 
     // MARK: State
@@ -146,7 +162,16 @@ package struct ExchangeStateMachine: Sendable {
         case forwarding(Forwarding)
         /// The last response is written or being written; the connection winds down.
         case closing(Closing)
+        /// A WebSocket tunnel: bytes both ways until either side closes.
+        case tunnelling(Tunnel)
         case closed
+    }
+
+    private struct Tunnel: Sendable {
+        /// Client bytes passed to the transfer and not yet written upstream.
+        var unconsumed = 0
+        /// When shutdown asked for a Close frame (going away); nil: not asked.
+        var goingAway: NIODeadline?
     }
 
     private struct Idle: Sendable {
@@ -158,6 +183,8 @@ package struct ExchangeStateMachine: Sendable {
 
     private struct Forwarding: Sendable {
         var keepAlive: Bool
+        /// A WebSocket handshake: a `101` opens a tunnel.
+        var isHandshake = false
         var isHead: Bool
         var http10: Bool
         var request: RequestState
@@ -225,6 +252,8 @@ package struct ExchangeStateMachine: Sendable {
         case .closing:
             // Discarding: a client that writes its whole body before it reads must not block.
             return true
+        case .tunnelling(let t):
+            return t.unconsumed < Self.requestBodyHighWater
         case .closed:
             return false
         }
@@ -240,6 +269,12 @@ package struct ExchangeStateMachine: Sendable {
     /// an HTTP/2 END_STREAM, asks before reporting it).
     package var isReceivingRequestBody: Bool {
         if case .forwarding(let f) = state, case .streaming = f.request { return true }
+        return false
+    }
+
+    /// A WebSocket tunnel is open: the client's bytes are tunnel data, not HTTP.
+    package var isTunnelling: Bool {
+        if case .tunnelling = state { return true }
         return false
     }
 
@@ -268,6 +303,9 @@ package struct ExchangeStateMachine: Sendable {
             var deadline = min(started + Self.lingerMaximum, (c.lastByte ?? started) + Self.lingerQuiet)
             if c.discarded >= Self.lingerBytes { deadline = min(deadline, started + Self.lingerMinimum) }
             return deadline
+        case .tunnelling(let t):
+            // The tunnel's idle timeout is the upstream client's; only the going-away grace is here.
+            return t.goingAway.map { $0 + Self.goingAwayGrace }
         case .closed:
             return nil
         }
@@ -281,7 +319,7 @@ package struct ExchangeStateMachine: Sendable {
         case .idle(var idle):
             if idle.headStarted == nil { idle.headStarted = now }
             state = .idle(idle)
-        case .forwarding, .closing, .closed:
+        case .forwarding, .closing, .tunnelling, .closed:
             preconditionFailure("head bytes parsed while not idle: \(state)")
         }
     }
@@ -310,6 +348,12 @@ package struct ExchangeStateMachine: Sendable {
                     keepAlive: shape.keepAlive, isHead: shape.isHead, http10: shape.http10, request: request,
                     response: .waitingForHead))
             return .startUpstream(sendContinue: shape.expectContinue && shape.body != .none)
+        case .tunnel:
+            state = .forwarding(
+                Forwarding(
+                    keepAlive: shape.keepAlive, isHandshake: true, isHead: false, http10: false, request: .complete,
+                    response: .waitingForHead))
+            return .startTunnel
         }
     }
 
@@ -362,8 +406,8 @@ package struct ExchangeStateMachine: Sendable {
                 state = .closed
                 return .abort(cancelUpstream: true, status: status, reason: .malformedBodyAfterHead)
             }
-        case .closing, .closed:
-            preconditionFailure("a request was parsed while the connection winds down: \(state)")
+        case .closing, .tunnelling, .closed:
+            preconditionFailure("a request was parsed while the connection winds down or tunnels: \(state)")
         }
     }
 
@@ -392,7 +436,7 @@ package struct ExchangeStateMachine: Sendable {
         case .closed:
             // The client left before the write completed.
             return .none
-        case .idle, .forwarding, .closing:
+        case .idle, .forwarding, .closing, .tunnelling:
             preconditionFailure("a response flush reported while not closing: \(state)")
         }
     }
@@ -400,7 +444,7 @@ package struct ExchangeStateMachine: Sendable {
     /// The client connection (or stream) is gone.
     package mutating func clientClosed() -> Action {
         switch state {
-        case .forwarding:
+        case .forwarding, .tunnelling:
             state = .closed
             return .cancelUpstream
         case .idle, .closing:
@@ -415,6 +459,11 @@ package struct ExchangeStateMachine: Sendable {
 
     /// curl took `count` request body bytes.
     package mutating func bodyConsumed(_ count: Int, now: NIODeadline) {
+        if case .tunnelling(var t) = state {
+            t.unconsumed = max(0, t.unconsumed - count)
+            state = .tunnelling(t)
+            return
+        }
         guard case .forwarding(var f) = state, case .streaming(var body) = f.request else { return }
         let wasHeldBack = body.unconsumed >= Self.requestBodyHighWater
         body.unconsumed = max(0, body.unconsumed - count)
@@ -428,6 +477,10 @@ package struct ExchangeStateMachine: Sendable {
     package mutating func upstreamHead(status: Int, contentLength: Int64?) -> Action {
         guard case .forwarding(var f) = state, case .waitingForHead = f.response else {
             preconditionFailure("an upstream head outside a forwarded request waiting for one: \(state)")
+        }
+        if f.isHandshake && status == 101 {
+            state = .tunnelling(Tunnel())
+            return .openTunnel
         }
         let framing: ResponseFraming
         if f.isHead || Self.statusForbidsBody(status) {
@@ -447,6 +500,7 @@ package struct ExchangeStateMachine: Sendable {
 
     /// A part of the upstream's response body.
     package mutating func upstreamBody(_ part: ByteBuffer) -> Action {
+        if case .tunnelling = state { return .writeBody(part) }
         guard case .forwarding(let f) = state, case .streaming(let framing) = f.response else {
             preconditionFailure("an upstream body part before its head: \(state)")
         }
@@ -455,6 +509,11 @@ package struct ExchangeStateMachine: Sendable {
 
     /// The upstream's response is complete.
     package mutating func upstreamEnd(now: NIODeadline) -> Action {
+        if case .tunnelling = state {
+            // The upstream closed the tunnel: the client's side closes too.
+            state = .closed
+            return .endResponse(then: .close)
+        }
         guard case .forwarding(let f) = state, case .streaming = f.response else {
             preconditionFailure("an upstream end before its head: \(state)")
         }
@@ -473,6 +532,10 @@ package struct ExchangeStateMachine: Sendable {
 
     /// The upstream exchange failed (no further upstream event follows).
     package mutating func upstreamFailed(_ kind: UpstreamError.Kind, now: NIODeadline) -> Action {
+        if case .tunnelling = state {
+            state = .closed
+            return .abort(cancelUpstream: false, status: 101, reason: .tunnelFailed)
+        }
         guard case .forwarding(let f) = state else {
             preconditionFailure("an upstream failure outside a forwarded request: \(state)")
         }
@@ -505,9 +568,28 @@ package struct ExchangeStateMachine: Sendable {
             f.keepAlive = false
             state = .forwarding(f)
             return .none
-        case .closing, .closed:
+        case .closing, .tunnelling, .closed:
+            // A tunnel gets the whole drain time to end by itself (`goingAway` comes after it).
             return .none
         }
+    }
+
+    /// A client's bytes through an open tunnel.
+    package mutating func receivedTunnelData(_ part: ByteBuffer) -> Action {
+        guard case .tunnelling(var t) = state else {
+            preconditionFailure("tunnel data while no tunnel is open: \(state)")
+        }
+        t.unconsumed += part.readableBytes
+        state = .tunnelling(t)
+        return .sendBody(part)
+    }
+
+    /// Shutdown's drain time is over: a tunnel still open is told the server is going away.
+    package mutating func goingAway(now: NIODeadline) -> Action {
+        guard case .tunnelling(var t) = state, t.goingAway == nil else { return .none }
+        t.goingAway = now
+        state = .tunnelling(t)
+        return .sendGoingAway
     }
 
     /// The deadline from `timerDeadline` passed (or a stale timer fired: then nothing happens).
@@ -528,6 +610,10 @@ package struct ExchangeStateMachine: Sendable {
         case .closing:
             state = .closed
             return .close
+        case .tunnelling:
+            // Still inside a frame a second after going away: cut without a Close frame.
+            state = .closed
+            return .abort(cancelUpstream: true, status: 101, reason: .goingAwayMidFrame)
         case .closed:
             return .none
         }

@@ -16,6 +16,24 @@ extension RequestHead {
     }
 }
 
+extension RequestHead {
+    /// A WebSocket handshake: a `GET` on HTTP/1.1 with `Upgrade: websocket` and `upgrade` in
+    /// `Connection`. An upgrade to anything else, or on another method or HTTP/1.0, is not.
+    var isWebSocketHandshake: Bool {
+        guard isUpgrade, method == "GET", versionMinor == 1 else { return false }
+        for header in headers where header.hasName("upgrade") {
+            var found = false
+            header.value.utf8.withContiguousStorageIfAvailable { bytes in
+                forEachListItem(UnsafeRawBufferPointer(bytes)) { item in
+                    if ASCII.equalsLowercase(item, "websocket") { found = true }
+                }
+            }
+            if found { return true }
+        }
+        return false
+    }
+}
+
 extension RequestFacts {
     /// The CORS-relevant facts of a request head, in one pass over its headers.
     init(_ head: RequestHead, scheme: Scheme) {

@@ -64,6 +64,11 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             driver.discarded(bytes.readableBytes)
             return
         }
+        if driver.isTunnelling && input.readableBytes == 0 {
+            // WebSocket: the client's bytes go upstream as they are.
+            driver.receivedTunnelData(bytes)
+            return
+        }
         if input.readableBytes == 0 {
             input = bytes
         } else {
@@ -99,6 +104,10 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             driver.drain()
             return
         }
+        if event is DrainTimeoutEvent {
+            driver.goingAway()
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -127,6 +136,15 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         inParseLoop = true
         defer { inParseLoop = false }
         while !driver.isClosed {
+            if driver.isTunnelling {
+                // Bytes the client sent right behind its handshake belong to the tunnel.
+                if input.readableBytes > 0 {
+                    let early = input
+                    input.clear()
+                    driver.receivedTunnelData(early)
+                }
+                break
+            }
             if driver.isDiscardingInput {
                 let count = input.readableBytes
                 input.clear()
@@ -336,7 +354,7 @@ extension HTTP1ConnectionHandler: ExchangeTransport {
     }
 
     func readIfWanted() {
-        if !inParseLoop && driver.acceptsNewRequest && input.readableBytes > 0 {
+        if !inParseLoop && (driver.acceptsNewRequest || driver.isTunnelling) && input.readableBytes > 0 {
             processInput()
         } else {
             releaseReadIfPossible()

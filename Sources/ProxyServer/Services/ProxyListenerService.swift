@@ -1,7 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ProxyConfig
 import ServiceLifecycle
@@ -12,10 +11,7 @@ import ServiceLifecycle
 package final class ProxyListenerService: Service, Sendable {
     private let context: ServerContext
     private let group: any EventLoopGroup
-    /// Taken by `drain`, so that it is freed there, while the event loops run: its deinit
-    /// completes a promise on a loop, which on a stopped loop makes NIO print an error (or
-    /// trap, when stderr is gone).
-    private let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
+    private let connections = ConnectionRegistry()
     private let drainTimeout: TimeAmount
     private let channels: [any Channel]
 
@@ -26,8 +22,7 @@ package final class ProxyListenerService: Service, Sendable {
         self.context = context
         self.group = group
         self.drainTimeout = drainTimeout
-        let quiesce = ServerQuiescingHelper(group: group)
-        self.quiesce = NIOLockedValueBox(quiesce)
+        let connections = self.connections
         var channels: [any Channel] = []
         do {
             for address in addresses {
@@ -36,8 +31,7 @@ package final class ProxyListenerService: Service, Sendable {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .serverChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(
-                                quiesce.makeServerChannelHandler(channel: channel))
+                            try channel.pipeline.syncOperations.addHandler(ConnectionRegistry.Collector(connections))
                         }
                     }
                     .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -75,24 +69,46 @@ package final class ProxyListenerService: Service, Sendable {
         await drain()
     }
 
-    /// Stops accepting, closes idle connections, and waits for in-flight ones
-    /// (their responses carry `Connection: close`), bounded by the drain timeout.
+    /// Stops accepting, closes idle connections, and waits for in-flight ones (their responses
+    /// carry `Connection: close`), bounded by the drain timeout. Then each connection still open
+    /// is told the drain time is over (a WebSocket tunnel sends its Close frame, 1001) and given
+    /// a moment to close; whatever remains is closed.
     package func drain() async {
         context.startDraining()
-        context.logger.info("draining", metadata: ["event": "draining", "in_flight": "\(context.metrics.inFlight)"])
-        guard let quiesce = self.quiesce.withLockedValue({ $0.take() }) else { return }
-        let done = group.next().makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: done)
-        let timeout = group.next().scheduleTask(in: drainTimeout) {
-            done.fail(DrainTimeout())
-        }
-        do {
-            try await done.futureResult.get()
-            timeout.cancel()
+        context.logger.info(
+            "draining",
+            metadata: [
+                "event": "draining", "in_flight": "\(context.metrics.inFlight)",
+                "tunnels": "\(context.metrics.openTunnels)",
+            ])
+        for channel in channels { try? await channel.close() }
+        let loop = group.next()
+        if await waitForConnections(on: loop, upTo: drainTimeout) {
             context.logger.info("drained", metadata: ["event": "drained"])
+            return
+        }
+        context.logger.warning(
+            "drain timeout passed; closing remaining connections",
+            metadata: ["event": "drain_timeout", "connections": "\(connections.count)"])
+        connections.broadcast(DrainTimeoutEvent())
+        if await waitForConnections(on: loop, upTo: ExchangeStateMachine.goingAwayGrace + .milliseconds(500)) {
+            return
+        }
+        connections.closeAll()
+        _ = await waitForConnections(on: loop, upTo: .seconds(1))
+    }
+
+    /// True once no connection is left, false when `limit` passed first.
+    private func waitForConnections(on loop: any EventLoop, upTo limit: TimeAmount) async -> Bool {
+        let empty = loop.makePromise(of: Void.self)
+        connections.drain(whenEmpty: empty)
+        let timeout = loop.scheduleTask(in: limit) { empty.fail(DrainTimeout()) }
+        do {
+            try await empty.futureResult.get()
+            timeout.cancel()
+            return true
         } catch {
-            context.logger.warning(
-                "drain timeout passed; closing remaining connections", metadata: ["event": "drain_timeout"])
+            return false
         }
     }
 
@@ -113,4 +129,10 @@ package struct ListenError: Error, CustomStringConvertible {
     package var address: ListenAddress
     package var underlying: any Error
     package var description: String { "cannot listen on \(address): \(underlying)" }
+}
+
+/// Sent to every connection still open when shutdown's drain time is over: a WebSocket tunnel
+/// then gets its Close frame (1001, going away) and closes.
+package struct DrainTimeoutEvent: Sendable {
+    package init() {}
 }

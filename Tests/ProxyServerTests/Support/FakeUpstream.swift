@@ -15,7 +15,10 @@ import Upstream
 /// loop; with an EmbeddedChannel that is the test's own thread).
 final class FakeUpstream: UpstreamTransport, @unchecked Sendable {
     final class Transfer: UpstreamTransfer, @unchecked Sendable {
+        /// The forwarded request (for a tunnel: its URL, method GET, no headers; see `tunnel`).
         let request: TransferRequest
+        /// The WebSocket handshake, for a tunnel.
+        let tunnel: TunnelRequest?
         let eventLoop: any EventLoop
         private let handler: @Sendable (UpstreamEvent) -> Void
         private(set) var body: [UInt8] = []
@@ -24,8 +27,12 @@ final class FakeUpstream: UpstreamTransport, @unchecked Sendable {
         private(set) var consumed = 0
         private(set) var clientWritable = true
 
-        init(request: TransferRequest, eventLoop: any EventLoop, handler: @escaping @Sendable (UpstreamEvent) -> Void) {
+        init(
+            request: TransferRequest, tunnel: TunnelRequest? = nil, eventLoop: any EventLoop,
+            handler: @escaping @Sendable (UpstreamEvent) -> Void
+        ) {
             self.request = request
+            self.tunnel = tunnel
             self.eventLoop = eventLoop
             self.handler = handler
         }
@@ -60,18 +67,15 @@ final class FakeUpstream: UpstreamTransport, @unchecked Sendable {
         return transfer
     }
 
-    /// No tunnels yet: each fails before it starts, as an upstream that cannot be reached.
     func startTunnel(
-        _ request: TunnelRequest, on eventLoop: any EventLoop,
-        handler: @escaping @Sendable (UpstreamEvent) -> Void
+        _ request: TunnelRequest, on eventLoop: any EventLoop, handler: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> any UpstreamTransfer {
-        let transfer = Transfer(
-            request: TransferRequest(
-                url: request.url, method: "GET", headers: [], body: .none,
-                connectTimeoutMilliseconds: request.connectTimeoutMilliseconds,
-                idleTimeoutMilliseconds: request.idleTimeoutMilliseconds, tls: request.tls),
-            eventLoop: eventLoop, handler: handler)
-        eventLoop.execute { handler(.failed(UpstreamError(kind: .connect, curlCode: 0, detail: "no tunnels here"))) }
+        let plain = TransferRequest(
+            url: request.url, method: "GET", headers: [], body: .none,
+            connectTimeoutMilliseconds: request.connectTimeoutMilliseconds,
+            idleTimeoutMilliseconds: request.idleTimeoutMilliseconds, tls: request.tls)
+        let transfer = Transfer(request: plain, tunnel: request, eventLoop: eventLoop, handler: handler)
+        started.withLockedValue { $0.append(transfer) }
         return transfer
     }
 }
@@ -111,6 +115,8 @@ final class ConnectionHarness {
         }
         route /api/ { upstream api }
         route /small/ { upstream api; max_body_size 10 }
+        route /raw/ { upstream api; cors off }
+        route /nows/ { upstream api; websocket off }
         """
 
     let channel = EmbeddedChannel()
@@ -152,12 +158,17 @@ final class ConnectionHarness {
     func advance(by amount: TimeAmount) { channel.embeddedEventLoop.advanceTime(by: amount) }
 
     /// Every byte written to the client so far.
-    func output() throws -> String {
+    func outputBytes() throws -> [UInt8] {
         settle()
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
             received += buffer.readableBytesView
         }
-        return String(decoding: received, as: UTF8.self)
+        return received
+    }
+
+    /// Every byte written to the client so far, as text.
+    func output() throws -> String {
+        String(decoding: try outputBytes(), as: UTF8.self)
     }
 
     /// The responses written so far, split at their status lines.
