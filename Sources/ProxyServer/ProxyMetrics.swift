@@ -24,6 +24,7 @@ package final class ProxyMetrics: Sendable {
     private let inFlightGauge: Meter
     private let tunnelsGauge: Meter
     private let tunnelCount = Atomic<Int>(0)
+    private let tlsHandshakeErrors: Counter
     private let inFlightCount = Atomic<Int>(0)
     private let reloadsOK: Counter
     private let reloadsFailed: Counter
@@ -33,6 +34,8 @@ package final class ProxyMetrics: Sendable {
         self.inFlightGauge = Meter(label: "cors_proxy_in_flight_requests", dimensions: [], factory: factory)
         self.tunnelsGauge = Meter(label: "cors_proxy_websocket_tunnels", dimensions: [], factory: factory)
         tunnelsGauge.set(0)
+        self.tlsHandshakeErrors = Counter(
+            label: "cors_proxy_tls_handshake_errors_total", dimensions: [], factory: factory)
         self.reloadsOK = Counter(label: "cors_proxy_reloads_total", dimensions: [("outcome", "ok")], factory: factory)
         self.reloadsFailed = Counter(
             label: "cors_proxy_reloads_total", dimensions: [("outcome", "error")], factory: factory)
@@ -106,6 +109,11 @@ package final class ProxyMetrics: Sendable {
 
     /// WebSocket tunnels open now.
     package var openTunnels: Int { tunnelCount.load(ordering: .relaxed) }
+
+    /// A TLS handshake failed.
+    package func tlsHandshakeFailed() {
+        tlsHandshakeErrors.increment()
+    }
 
     package func reload(succeeded: Bool) {
         (succeeded ? reloadsOK : reloadsFailed).increment()

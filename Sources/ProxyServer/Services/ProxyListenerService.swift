@@ -14,6 +14,8 @@ package final class ProxyListenerService: Service, Sendable {
     private let connections = ConnectionRegistry()
     private let drainTimeout: TimeAmount
     private let channels: [any Channel]
+    /// Whether each of `channels` is a TLS listener.
+    private let tls: [Bool]
 
     /// Binds every address; throws (with the address in the message) if one cannot be bound.
     package init(
@@ -38,10 +40,19 @@ package final class ProxyListenerService: Service, Sendable {
                     .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
                     .childChannelOption(.maxMessagesPerRead, value: 4)
                     .childChannelOption(.allowRemoteHalfClosure, value: false)
-                    .childChannelInitializer { channel in
+                    .childChannelInitializer { [tls = address.tls] channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(
-                                HTTP1ConnectionHandler(server: context, scheme: .http))
+                            guard tls else {
+                                try channel.pipeline.syncOperations.addHandler(
+                                    HTTP1ConnectionHandler(server: context, scheme: .http))
+                                return
+                            }
+                            // The context of the conf in force now: a reload's rotated
+                            // certificate reaches the connections made after it.
+                            guard let sslContext = context.tlsContext else {
+                                throw MissingTLSContext()
+                            }
+                            try TLSConnection.configure(channel, server: context, sslContext: sslContext)
                         }
                     }
                     .bind(host: address.host, port: address.port)
@@ -53,16 +64,20 @@ package final class ProxyListenerService: Service, Sendable {
             throw ListenError(address: addresses[channels.count], underlying: error)
         }
         self.channels = channels
+        self.tls = addresses.map(\.tls)
     }
 
     /// The bound addresses (port 0 resolved), for logs and tests.
     package var boundAddresses: [SocketAddress] { channels.compactMap { $0.localAddress } }
 
     package func run() async throws {
-        for address in boundAddresses {
-            context.logger.info(
-                "listening",
-                metadata: ["event": "listening", "address": "\(address.hostAndPort)", "port": "\(address.port ?? 0)"])
+        for (channel, tls) in zip(channels, tls) {
+            guard let address = channel.localAddress else { continue }
+            var metadata: Logger.Metadata = [
+                "event": "listening", "address": "\(address.hostAndPort)", "port": "\(address.port ?? 0)",
+            ]
+            if tls { metadata["tls"] = "on" }
+            context.logger.info("listening", metadata: metadata)
         }
         // Serve until a graceful shutdown (SIGTERM/SIGINT) or cancellation.
         try? await gracefulShutdown()
@@ -130,6 +145,10 @@ package struct ListenError: Error, CustomStringConvertible {
     package var underlying: any Error
     package var description: String { "cannot listen on \(address): \(underlying)" }
 }
+
+/// A TLS connection arrived with no TLS context: a conf with `listen … tls` and no usable
+/// `tls { }` block is refused at load, so only a programming error gets here.
+struct MissingTLSContext: Error {}
 
 /// Sent to every connection still open when shutdown's drain time is over: a WebSocket tunnel
 /// then gets its Close frame (1001, going away) and closes.
