@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import ProxyConfig
 import ProxyTLS
 
@@ -13,7 +12,7 @@ struct ConfigOptions: ParsableArguments {
     /// `--config`, else `$CORS_PROXY_CONFIG`, else `/etc/cors-proxy/proxy.conf` (docs/CONFIG.md, "Path").
     var path: String {
         if let config { return config }
-        if let env = ProcessInfo.processInfo.environment["CORS_PROXY_CONFIG"], !env.isEmpty { return env }
+        if let env = SystemIO.environment("CORS_PROXY_CONFIG"), !env.isEmpty { return env }
         return "/etc/cors-proxy/proxy.conf"
     }
 
@@ -25,7 +24,7 @@ struct ConfigOptions: ParsableArguments {
     /// `load()`, plus the TLS listeners' context built from the very files just checked
     /// (nil without a `tls { }` block or when there is an error).
     func loadChecked() -> CheckedConf {
-        TLSFileCheck.check(loadConfOnly(), now: Int64(Date().timeIntervalSince1970))
+        TLSFileCheck.check(loadConfOnly(), now: SystemIO.now)
     }
 
     /// The conf alone: no file it names is read (`explain`, which answers about CORS
@@ -35,8 +34,16 @@ struct ConfigOptions: ParsableArguments {
     /// Reads and loads the conf at `path`, no file it names read. A conf file that cannot be
     /// read is reported like a conf error.
     static func load(path: String) -> LoadResult {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+        let data: [UInt8]
+        switch SystemIO.readFile(path) {
+        case .success(let bytes):
+            data = bytes
+        case .failure(let failure):
+            let reason: String
+            switch failure {
+            case .missing: reason = "does not exist"
+            case .unreadable(let why): reason = "cannot be read (\(why))"
+            }
             return LoadResult(
                 configuration: nil,
                 diagnostics: [
@@ -46,14 +53,13 @@ struct ConfigOptions: ParsableArguments {
                 ])
         }
         return ProxyConfig.load(
-            text: String(decoding: data, as: UTF8.self), path: path,
-            environment: ProcessInfo.processInfo.environment)
+            text: String(decoding: data, as: UTF8.self), path: path, environment: SystemIO.environment)
     }
 }
 
 /// Writes each diagnostic to stderr, one a line.
 func printDiagnostics(_ diagnostics: [Diagnostic]) {
     for diagnostic in diagnostics {
-        FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
+        SystemIO.writeError(diagnostic.description + "\n")
     }
 }

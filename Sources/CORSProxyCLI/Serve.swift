@@ -1,6 +1,5 @@
 import ArgumentParser
 import CurlBridge
-import Foundation
 import Logging
 import Metrics
 import NIOCore
@@ -83,7 +82,7 @@ struct Serve: AsyncParsableCommand {
             logger.info("stopped", metadata: ["event": "stopped"])
         case .failedToStart(let error):
             output.flush()  // whatever was logged comes before the error
-            FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
+            SystemIO.writeError("cors-proxy: error: \(error)\n")
             throw ExitCode(1)
         case .failed(let error):
             logger.error("stopped with an error", metadata: ["event": "stopped", "error": "\(error)"])

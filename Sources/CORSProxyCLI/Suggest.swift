@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PolicySuggestion
 import ProxyConfig
 
@@ -50,7 +49,7 @@ struct Suggest: ParsableCommand {
         do {
             try readLines(of: log) { digest.add(line: $0) }
         } catch {
-            FileHandle.standardError.write(Data("cors-proxy: error: \(error)\n".utf8))
+            SystemIO.writeError("cors-proxy: error: \(error)\n")
             throw ExitCode(2)
         }
         let suggestion = Suggester(configuration: configuration, minCount: minCount, route: route).suggest(digest)
