@@ -3,7 +3,8 @@
 #  1. every path the Dockerfile COPYs from the build context exists in the repo;
 #  2. the release binary built as in the build stage (--static-swift-stdlib) needs
 #     no shared library beyond what the runtime stage installs (libcurl4 and its
-#     dependencies, on top of Debian's base: libc6, libgcc-s1, libstdc++6, zlib1g);
+#     dependencies, on top of Debian's base: libc6, libgcc-s1, libstdc++6, zlib1g), and,
+#     stripped as the image ships it, weighs at most 40 MB;
 #  3. the entrypoint command the image runs works (`cors-proxy serve --help`, and
 #     `check` on the image's default conf);
 #  4. the Kubernetes manifests (deploy/kubernetes) hang together: selectors, ports, the HPA and
@@ -25,7 +26,13 @@ grep -q '^USER ' Dockerfile || fail "the image runs as root"
 # 2. Shared libraries of the static-stdlib release binary.
 scratch=.build-static
 swift build -c release --static-swift-stdlib --product cors-proxy --scratch-path "$scratch" >/dev/null
-bin="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/cors-proxy"
+built="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/cors-proxy"
+# What the image ships: the same build, stripped as the Dockerfile does.
+grep -q '&& strip /out/cors-proxy' Dockerfile || fail "the Dockerfile no longer strips the binary"
+bin="$scratch/cors-proxy.stripped"
+strip -o "$bin" "$built"
+size_mb=$(( $(stat -c %s "$bin") / 1000000 ))
+[ "$size_mb" -le 40 ] || fail "the stripped static binary is $size_mb MB (budget: 40 MB)"
 allowed=" libc6 libgcc-s1 libstdc++6 zlib1g libcurl4 "
 for dep in $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
                --no-replaces --no-enhances --no-pre-depends libcurl4 | grep -v '^ ' | grep -v '^<' | sort -u); do
@@ -59,4 +66,4 @@ for candidate in python3 /usr/bin/python3; do
 done
 [ -n "$py" ] || fail "no python3 with PyYAML to read the Kubernetes manifests (apt-get install python3-yaml)"
 "$py" scripts/check-manifests.py --cors-proxy "$bin" || fail "deploy/kubernetes manifests"
-echo "check-container: ok ($(du -h "$bin" | cut -f1) binary)"
+echo "check-container: ok (static binary: $size_mb MB stripped, $(( $(stat -c %s "$built") / 1000000 )) MB with symbols and DWARF)"

@@ -61,6 +61,11 @@ struct Serve: AsyncParsableCommand {
         for warning in result.warnings {
             logger.warning("conf warning", metadata: ["event": "conf_warning", "diagnostic": "\(warning)"])
         }
+        if let limit = SystemIO.raiseOpenFileLimit() {
+            logger.debug(
+                "open file limit",
+                metadata: ["event": "nofile", "before": "\(limit.before)", "after": "\(limit.after)"])
+        }
 
         let registry = PrometheusCollectorRegistry()
         let metrics = ProxyMetrics(factory: PrometheusMetricsFactory(registry: registry))

@@ -70,3 +70,30 @@ enum SystemIO {
     /// Seconds since the epoch.
     static var now: Int64 { Int64(time(nil)) }
 }
+
+extension SystemIO {
+    /// What `raiseOpenFileLimit()` found and did.
+    struct OpenFileLimit {
+        var before: UInt64
+        var after: UInt64
+    }
+
+    /// Raises the soft limit on open descriptors to the hard limit, as Go programs and nginx's
+    /// `worker_rlimit_nofile` do: every proxied request holds two sockets, and the soft limit is
+    /// often 1024 (systemd's default for services), which 512 clients would exhaust. Nil when
+    /// the limits cannot be read.
+    static func raiseOpenFileLimit() -> OpenFileLimit? {
+        var limit = rlimit()
+        #if canImport(Glibc)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+            let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return nil }
+        let before = UInt64(limit.rlim_cur)
+        guard limit.rlim_cur < limit.rlim_max else { return OpenFileLimit(before: before, after: before) }
+        limit.rlim_cur = limit.rlim_max
+        guard setrlimit(resource, &limit) == 0 else { return OpenFileLimit(before: before, after: before) }
+        return OpenFileLimit(before: before, after: UInt64(limit.rlim_cur))
+    }
+}

@@ -95,7 +95,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     /// Creates the worker (its thread starts with `start()`); limits apply to this worker's connection cache.
     /// `maxConnectionIdleSeconds` (`CURLOPT_MAXAGE_CONN`) must stay under the upstreams' keep-alive timeout.
     package init(
-        logger: Logger, maxConnectionsPerHost: Int = 64, maxTotalConnections: Int = 256,
+        logger: Logger, maxConnectionsPerHost: Int = 1024, maxTotalConnections: Int = 1024,
         maxConnectionIdleSeconds: Int = 50
     ) {
         self.logger = logger

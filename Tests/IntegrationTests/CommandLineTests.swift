@@ -185,6 +185,19 @@ struct CommandLineTests {
         #expect(names.filter { $0 == "curl-worker" }.count == 1, "\(names)")
     }
 
+    /// A soft descriptor limit of 1024 (systemd's default) would cap a proxy at ~500 clients:
+    /// serve raises it to the hard limit, as Go programs do.
+    @Test func serveRaisesTheOpenFileLimitToTheHardLimit() throws {
+        let conf = try writeConf(standardConf(upstream: "http://127.0.0.1:1"))
+        let binary = builtProductsDirectory().appendingPathComponent("cors-proxy").path
+        let proxy = try ChildProcess(
+            "/usr/bin/prlimit", ["--nofile=256:4096", binary, "serve", "--config", conf], name: "cors-proxy")
+        try proxy.waitForLine("listening line") { $0.contains(" listening") && $0.contains("port=") }
+        let limits = try String(contentsOfFile: "/proc/\(proxy.process.processIdentifier)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        #expect(line.split(separator: " ", omittingEmptySubsequences: true).suffix(3) == ["4096", "4096", "files"])
+    }
+
     /// `cors-proxy VERSION`, exit 0, no conf read: the default conf path does not exist here.
     @Test func versionPrintsNameAndVersionWithoutAConf() throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-\(UUID().uuidString).conf").path
