@@ -47,6 +47,12 @@ package struct Route: Sendable, Hashable {
 
     /// Whether this route's pattern covers `path` (before `?`, as received).
     package func matches(_ requestPath: Substring) -> Bool {
+        Self.matches(kind: kind, path: path, requestPath)
+    }
+
+    /// `matches` on a route's two fields: the data path keeps them beside the route, so a
+    /// lookup does not copy the whole `Route` (and retain its strings) per candidate.
+    package static func matches(kind: RouteKind, path: String, _ requestPath: Substring) -> Bool {
         switch kind {
         case .exact: return requestPath.utf8.elementsEqual(path.utf8)
         case .prefix: return prefixMatches(path, requestPath)
@@ -58,16 +64,21 @@ package struct Route: Sendable, Hashable {
     /// is left). The caller prepends `upstream.urlPrefix`'s scheme and authority
     /// as it needs and appends `?query`.
     package func forwardPath(path requestPath: Substring) -> String {
+        Self.forwardPath(basePath: upstream.basePath, stripPrefix: stripPrefix, path: requestPath)
+    }
+
+    /// `forwardPath` on the two fields it reads (see `matches(kind:path:_:)` for why).
+    package static func forwardPath(basePath: String, stripPrefix: String?, path requestPath: Substring) -> String {
         var rest = requestPath
         if let stripPrefix, prefixMatches(stripPrefix, requestPath) {
             let utf8 = requestPath.utf8
             rest = Substring(utf8[utf8.index(utf8.startIndex, offsetBy: stripPrefix.utf8.count)...])
         }
-        if rest.isEmpty { return upstream.basePath + "/" }
+        if rest.isEmpty { return basePath + "/" }
         // `strip_prefix /api/` leaves `users`: keep the path absolute rather than
         // gluing it to the base path (`/v1users`).
-        if !rest.utf8.starts(with: "/".utf8) { return upstream.basePath + "/" + rest }
-        return upstream.basePath + rest
+        if !rest.utf8.starts(with: "/".utf8) { return basePath + "/" + rest }
+        return basePath + rest
     }
 }
 

@@ -22,7 +22,7 @@ package final class ServingConfig: Sendable {
     /// The route for a request path (before `?`, as received).
     package func route(for path: Substring) -> ServingRoute? {
         // Match order makes the first hit the winner: exact beats prefix, longest prefix wins.
-        for route in routes where route.route.matches(path) { return route }
+        for route in routes where route.matches(path) { return route }
         return nil
     }
 

@@ -23,6 +23,12 @@ package final class ServingRoute: Sendable {
     package let preflightResponses = PreflightResponseCache()
     /// `scheme://host[:port]` of the upstream.
     private let upstreamOrigin: String
+    // What matching and forwarding read of `route`, stored apart: reading `route.path` from
+    // another module copies the whole `Route` first (a retain and release per string in it).
+    private let matchKind: RouteKind
+    private let matchPath: String
+    private let stripPrefix: String?
+    private let upstreamBasePath: String
 
     package init(route: Route, metrics: ProxyMetrics) {
         self.route = route
@@ -41,16 +47,25 @@ package final class ServingRoute: Sendable {
         }
         self.metrics = metrics.routeMetrics(label: route.label)
         self.upstreamOrigin = "\(route.upstream.scheme.rawValue)://\(route.upstream.authority)"
+        self.matchKind = route.kind
+        self.matchPath = route.path
+        self.stripPrefix = route.stripPrefix
+        self.upstreamBasePath = route.upstream.basePath
+    }
+
+    /// Whether this route covers `path` (before `?`, as received).
+    package func matches(_ path: Substring) -> Bool {
+        Route.matches(kind: matchKind, path: matchPath, path)
     }
 
     /// The request target sent upstream: the upstream's base path, the path (with
     /// `strip_prefix` applied) and the query as received.
     package func upstreamTarget(path: Substring, query: Substring) -> String {
-        route.forwardPath(path: path) + query
+        Route.forwardPath(basePath: upstreamBasePath, stripPrefix: stripPrefix, path: path) + query
     }
 
     /// The URL sent upstream (docs/CONFIG.md §5, "Forwarded URL"), the query as received.
     package func upstreamURL(path: Substring, query: Substring) -> String {
-        upstreamOrigin + route.forwardPath(path: path) + query
+        upstreamOrigin + Route.forwardPath(basePath: upstreamBasePath, stripPrefix: stripPrefix, path: path) + query
     }
 }

@@ -306,7 +306,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     // MARK: Forwarding
 
     private func startUpstream(_ head: RequestHead, sendContinue: Bool) {
-        guard let exchange, let route = exchange.route else { preconditionFailure("forwarding without a route") }
+        guard let route = exchange?.route else { preconditionFailure("forwarding without a route") }
         if sendContinue { transport.writeContinue() }
         let headers = HeaderRewriting.upstreamRequestHeaders(
             head.headers, clientAddress: transport.clientAddress, scheme: transport.scheme,
@@ -404,7 +404,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     /// removed, `Host` and `X-Forwarded-*` set), then `Upgrade: websocket` and `Connection: Upgrade`
     /// put back; every `Sec-WebSocket-*` header passes as received.
     private func startTunnel(_ head: RequestHead) {
-        guard let exchange, let route = exchange.route else { preconditionFailure("tunnelling without a route") }
+        guard let route = exchange?.route else { preconditionFailure("tunnelling without a route") }
         var headers = HeaderRewriting.upstreamRequestHeaders(
             head.headers, clientAddress: transport.clientAddress, scheme: transport.scheme,
             upstreamHost: route.upstreamHostHeader, preserveHost: route.preserveHost)
@@ -512,8 +512,8 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
 
     /// Counts the exchange, writes its one log line (denials included) and forgets it.
     private func finish(status: Int, note: String?) {
-        guard var exchange else { return }
-        self.exchange = nil
+        // take(): moved out, not copied (a copy retains every string and reference in it).
+        guard var exchange = self.exchange.take() else { return }
         if exchange.status == 0 { exchange.status = status }
         if let note, exchange.note == nil { exchange.note = note }
         let elapsed = (eventLoop.now - exchange.started).nanoseconds

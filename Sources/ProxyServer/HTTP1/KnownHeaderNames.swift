@@ -29,11 +29,25 @@ enum KnownHeaderNames {
     static func string(_ bytes: UnsafeRawBufferPointer) -> String {
         let count = bytes.count
         if count > 15 && count < 64 {
-            for candidate in byLength[count] where candidate.utf8.elementsEqual(bytes) {
+            for candidate in byLength[count] where equal(candidate, bytes) {
                 // A literal: immortal storage, nothing allocated or counted.
                 return candidate
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Byte equality on the literal's contiguous UTF-8 (`utf8.elementsEqual` walked the
+    /// string's index model byte by byte: 2 % of a preflight's CPU in the profile).
+    @inline(__always)
+    private static func equal(_ name: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        name.utf8.withContiguousStorageIfAvailable { stored in
+            guard let base = bytes.baseAddress, let storedBase = stored.baseAddress else { return false }
+            for offset in 0..<stored.count where storedBase[offset] != base.load(fromByteOffset: offset, as: UInt8.self)
+            {
+                return false
+            }
+            return true
+        } ?? false
     }
 }
