@@ -4,8 +4,12 @@ import CCurl
 /// already set (`prepare`): a reused handle needs only the options that differ
 /// (`CurlWorker.configure`), never a `curl_easy_reset`. Worker thread only.
 struct EasyHandlePool {
-    /// Idle handles kept at most; more are destroyed when their transfer ends.
-    static let limit = 64
+    /// Idle handles kept at most; more are destroyed when their transfer ends. As many as the
+    /// worker's connection limit, so a steady load reuses every handle it needs: with 64, 512
+    /// clients made and destroyed a handle (and its 128 KiB receive buffer) per request, and the
+    /// churn fragmented the heap to 90 MiB of peak RSS against 45 MiB (docs/BENCHMARKS.md).
+    /// An idle handle holds its `Curl_easy` and the buffer pages its transfers touched.
+    static let limit = 1024
 
     private var idle: [EasyHandle] = []
     private let maxConnectionIdleSeconds: Int
