@@ -11,7 +11,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-TARGETS = ["direct", "nginx", "go", "cors-proxy", "defaults", "cors-proxy-b"]
+TARGETS = ["direct", "nginx", "nginx-log", "go", "cors-proxy", "defaults", "cors-proxy-b"]
 MiB = 2**20
 GiB = 2**30
 BODY = {"up8m": 8 * MiB}          # bytes sent per request (wrk counts only received bytes)
@@ -120,6 +120,9 @@ def main():
     header += [f"{t} / nginx" for t in extra]
     if "cors-proxy-b" in targets:
         header.append("cors-proxy / cors-proxy-b")
+    # Both with their access log on, as shipped.
+    if "defaults" in targets and "nginx-log" in targets:
+        header.append("defaults / nginx-log")
     table, summary, footnotes = [], [], []
     busy_rows = []
     for scen, label, fn, fmt, agg, hib in ROWS:
@@ -149,6 +152,9 @@ def main():
         if "cors-proxy-b" in targets:
             b = vals.get("cors-proxy-b")
             row.append(f"{vals['cors-proxy'] / b:.2f}×" if b and "cors-proxy" in vals else "–")
+        if "defaults" in targets and "nginx-log" in targets:
+            n = vals.get("nginx-log")
+            row.append(f"{vals['defaults'] / n:.2f}×" if n and "defaults" in vals else "–")
         table.append(row)
     for scen in scen_present:
         row = [SCEN[scen], "proxy CPU % of its core"]

@@ -9,10 +9,12 @@
 #   ROUNDS=3          rounds; targets alternate (rotate) every round; medians reported
 #   DURATION=10s      wrk duration per run (seconds, "s" suffix optional)
 #   SCENARIOS="preflight small64 small512 dl1m up8m dl64m"
-#   TARGETS="direct nginx go cors-proxy defaults"
+#   TARGETS="direct nginx nginx-log go cors-proxy defaults"
 #                     cors-proxy: tuned (--log-level warning --event-loops 1 --curl-workers 1);
 #                     defaults: the same binary started with no flags at all, as users run it;
 #                     cors-proxy-b: a second binary (CORS_BIN_B), tuned, for a before/after A/B
+#                     (CORS_FLAGS_B="" starts it with no flags, like defaults)
+#                     nginx-log: nginx with its access log on (defaults' counterpart)
 #   PROXY_CORE=0 LOAD_CORE=1   taskset cores: proxies | wrk + upstream nginx
 #   SKIP_BUILD=1      do not run `swift build -c release`
 #   CORS_BIN=PATH     benchmark another cors-proxy binary (skips the swift build)
@@ -30,14 +32,14 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 DUR_S=${DURATION%s}
 SCENARIOS=${SCENARIOS:-"preflight small64 small512 dl1m up8m dl64m"}
-TARGETS=${TARGETS:-"direct nginx go cors-proxy defaults"}
+TARGETS=${TARGETS:-"direct nginx nginx-log go cors-proxy defaults"}
 PROXY_CORE=${PROXY_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 NICE=${NICE:--10}
 ORIGIN="https://app.example.com"
 
 UP_PORT=18080
-declare -A PORT=([direct]=18080 [nginx]=18082 [go]=18083 [cors-proxy]=18084 [defaults]=18085 [cors-proxy-b]=18086)
+declare -A PORT=([direct]=18080 [nginx]=18082 [go]=18083 [cors-proxy]=18084 [defaults]=18085 [cors-proxy-b]=18086 [nginx-log]=18087)
 
 # only ever run in the background (`pin CORE cmd... &`): exec keeps $! the real PID
 pin() { local core=$1; shift; exec nice -n "$NICE" taskset -c "$core" "$@"; }
@@ -88,7 +90,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for p in 18080 18081 18082 18083 18084 18085 18086; do
+for p in 18080 18081 18082 18083 18084 18085 18086 18087; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         die "port 127.0.0.1:$p is already in use; stop whatever listens there"
     fi
@@ -119,6 +121,11 @@ head -c $((64 << 20)) /dev/urandom >"$TMP/up/www/64m.bin"
 head -c $((8 << 20)) /dev/urandom >"$TMP/upload-8m.bin"
 sed "s#@PREFIX@#$TMP/up#g" "$BENCH/nginx-upstream.conf.tmpl" >"$TMP/up/nginx.conf"
 sed "s#@PREFIX@#$TMP/ngx#g" "$BENCH/nginx-proxy.conf.tmpl" >"$TMP/ngx/nginx.conf"
+# nginx-log: the same nginx with its access log on, as shipped (combined format, one write per
+# request), the fair partner of cors-proxy's defaults column, whose access log is on too.
+mkdir -p "$TMP/ngxlog"
+sed -e "s#@PREFIX@#$TMP/ngxlog#g" -e "s#127.0.0.1:18082#127.0.0.1:18087#" \
+    -e "s#^    access_log off;#    access_log $TMP/ngxlog/access.log;#" "$BENCH/nginx-proxy.conf.tmpl" >"$TMP/ngxlog/nginx.conf"
 
 wait_port() {   # PORT PID NAME
     for _ in $(seq 200); do
@@ -147,6 +154,9 @@ for t in $TARGETS; do [ "$t" = direct ] || PROXIES+="$t "; done
 if has nginx; then
     start_nginx "$TMP/ngx" "$PROXY_CORE" "nginx proxy" 18082; PID[nginx]=$LAST_PID
 fi
+if has nginx-log; then
+    start_nginx "$TMP/ngxlog" "$PROXY_CORE" "nginx proxy with access_log" 18087; PID[nginx-log]=$LAST_PID
+fi
 if has go; then
     pin "$PROXY_CORE" "$TMP/goproxy" -listen 127.0.0.1:18083 -upstream "http://127.0.0.1:$UP_PORT" >/dev/null 2>"$TMP/goproxy.log" &
     PID[go]=$!; STARTED+=($!); wait_port 18083 "${PID[go]}" "Go proxy"
@@ -162,7 +172,15 @@ TUNED=(--log-level warning --event-loops 1 --curl-workers 1)
 has cors-proxy && start_cors cors-proxy "$CORS_BIN" 18084 "${TUNED[@]}"
 # As a user runs it: no flags (info-level access log, default thread counts), only pinned.
 has defaults && start_cors defaults "$CORS_BIN" 18085
-has cors-proxy-b && start_cors cors-proxy-b "$CORS_BIN_B" 18086 "${TUNED[@]}"
+# CORS_FLAGS_B="" starts cors-proxy-b with no flags, for an A/B of the defaults.
+if has cors-proxy-b; then
+    if [ -n "${CORS_FLAGS_B+set}" ]; then
+        read -r -a flags_b <<<"$CORS_FLAGS_B"
+        start_cors cors-proxy-b "$CORS_BIN_B" 18086 "${flags_b[@]}"
+    else
+        start_cors cors-proxy-b "$CORS_BIN_B" 18086 "${TUNED[@]}"
+    fi
+fi
 
 # ------------------------------------------------------------ 4. correctness
 log "checking that every target answers every scenario correctly"
