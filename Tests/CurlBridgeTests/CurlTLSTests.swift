@@ -25,17 +25,7 @@ func tlsUpstream(_ pair: TestCertificates.Pair, clientCA: String? = nil) async t
 /// Runs `body` with a started worker and `upstream`; stops both afterwards.
 func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> Void) async throws {
     let worker = CurlWorker(logger: Logger(label: "curl-tls-test"))
-    worker.start()
-    do {
-        try await body(worker)
-    } catch {
-        worker.shutdown()
-        try? await upstream.stop()
-        throw error
-    }
-    worker.shutdown()
-    try await wait(upstream.record.allClosed())
-    try await upstream.stop()
+    try await running(worker, upstreamClosed: upstream.record.allClosed, stop: upstream.stop) { try await body(worker) }
 }
 
 /// HTTPS upstreams through the worker: which CAs are trusted, host names, `tls_verify off`,

@@ -17,17 +17,9 @@ func withTunnelWorker(
     let worker = CurlWorker(
         logger: Logger(label: "curl-test"), maxConnectionsPerHost: maxConnectionsPerHost,
         maxTotalConnections: maxTotalConnections, maxConnectionIdleSeconds: maxConnectionIdleSeconds)
-    worker.start()
-    do {
+    try await running(worker, upstreamClosed: upstream.record.allClosed, stop: upstream.stop) {
         try await body(worker, upstream)
-    } catch {
-        worker.shutdown()
-        try? await upstream.stop()
-        throw error
     }
-    worker.shutdown()
-    try await wait(upstream.record.allClosed())
-    try await upstream.stop()
 }
 
 @Suite(.serialized)

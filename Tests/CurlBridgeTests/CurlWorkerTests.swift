@@ -11,22 +11,33 @@ import Upstream
     import Glibc
 #endif
 
-/// Runs `body` with a started worker and a fresh upstream; stops both afterwards.
-func withWorker(_ body: (CurlWorker, TestUpstream) async throws -> Void) async throws {
-    let upstream = try await TestUpstream.start()
-    let worker = CurlWorker(logger: Logger(label: "curl-test"))
+/// Starts `worker`, runs `body`, then stops the worker and the upstream (`allClosed` and
+/// `stop` are the upstream's), also when `body` throws. Every worker helper goes through here.
+func running(
+    _ worker: CurlWorker, upstreamClosed allClosed: () -> EventLoopFuture<Void>, stop: () async throws -> Void,
+    _ body: () async throws -> Void
+) async throws {
     worker.start()
     do {
-        try await body(worker, upstream)
+        try await body()
     } catch {
         worker.shutdown()
-        try? await upstream.stop()
+        try? await stop()
         throw error
     }
     worker.shutdown()
     // curl closed its connections when the worker stopped; let the upstream see every close.
-    try await wait(upstream.record.allClosed())
-    try await upstream.stop()
+    try await wait(allClosed())
+    try await stop()
+}
+
+/// Runs `body` with a started worker and a fresh upstream; stops both afterwards.
+func withWorker(_ body: (CurlWorker, TestUpstream) async throws -> Void) async throws {
+    let upstream = try await TestUpstream.start()
+    let worker = CurlWorker(logger: Logger(label: "curl-test"))
+    try await running(worker, upstreamClosed: upstream.record.allClosed, stop: upstream.stop) {
+        try await body(worker, upstream)
+    }
 }
 
 /// Waits for `future`, failing loudly after `bound`.
