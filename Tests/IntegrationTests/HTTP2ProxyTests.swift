@@ -101,16 +101,16 @@ struct HTTP2ProxyTests {
     @Test func sigtermSendsGoAwayAndTheOpenStreamFinishes() throws {
         let upstream = try Upstream()
         let proxy = try Proxy(conf: try tlsConf(upstream: upstream.url))
-        // The demo sends the head and 500 bytes, then the last 500 after 1.5 s.
+        // The demo sends the head and 500 bytes, then the last 500 after 3 s.
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("drain-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let client = try H2Raw.start(
-            "drain", port: proxy.port, ["--live", "--path", "/api/slow-body/1500", "--out", out])
+            "drain", port: proxy.port, ["--live", "--path", "/api/slow-body/3000", "--out", out])
         try client.waitForLine("the response head") { $0.contains(#""type": "headers""#) }
         proxy.process.signal(SIGTERM)
         let goAway = try client.waitForLine("the GOAWAY") { $0.contains(#""type": "goaway""#) }
         #expect(goAway.contains(#""code": 0"#) && goAway.contains(#""last": 1"#), "\(goAway)")
-        // The GOAWAY came before the stream's end (the upstream's last 500 bytes are still 1.5 s away).
+        // The GOAWAY came before the stream's end (the upstream's last 500 bytes are 3 s away).
         #expect(!client.output.contains { $0.contains(#""end": true"#) }, "\(client.output)")
 
         // The listening socket is closed: a new connection is refused.
