@@ -190,7 +190,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
         // ProxyLog: the proxy's log lines are read back with the parser `suggest` uses.
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ProxyLog"]),
+        // Scripts/h2raw.py: a raw HTTP/2-over-TLS client the TLS tests run with python3.
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ProxyLog"], exclude: ["Scripts"]),
         // Headless Chromium against the built `cors-proxy` and `demo-upstream` (run as processes,
         // like IntegrationTests). The test pages are read from the source tree (#filePath).
         .testTarget(name: "BrowserTests", dependencies: ["TestSupport"], exclude: ["Pages"]),

@@ -23,6 +23,11 @@ SCEN = {
     "dl1m": "GET 1 MiB c=16",
     "up8m": "POST 8 MiB c=8",
     "dl64m": "GET 64 MiB c=16",
+    "tls-preflight": "TLS h1 preflight c=64",
+    "tls-small64": "TLS h1 GET small c=64",
+    "h2-preflight": "h2 preflight 4×16 streams",
+    "h2-small64": "h2 GET small 4×16 streams",
+    "tls-handshake": "TLS handshake + GET c=16",
 }
 
 
@@ -49,7 +54,8 @@ def m_rps(r):
 
 
 def m_p99(r):
-    return r["wrk"]["p99_us"] / 1000.0
+    # h2load measures no percentiles (p99_us -1)
+    return None if r["wrk"]["p99_us"] < 0 else r["wrk"]["p99_us"] / 1000.0
 
 
 def m_mibs(r):
@@ -105,6 +111,20 @@ ROWS = [
     ("dl64m", "CPU ms/GiB", m_cpu_gib, "{:,.0f}", "median", False),
     ("dl64m", "RSS at start MiB", m_rss_start, "{:.1f}", "max", False),
     ("dl64m", "RSS max MiB", m_rss_peak, "{:.1f}", "max", False),
+    ("tls-preflight", "req/s", m_rps, "{:,.0f}", "median", True),
+    ("tls-preflight", "p99 ms", m_p99, "{:.2f}", "median", False),
+    ("tls-preflight", "CPU µs/req", m_cpu_req, "{:.1f}", "median", False),
+    ("tls-small64", "req/s", m_rps, "{:,.0f}", "median", True),
+    ("tls-small64", "p99 ms", m_p99, "{:.2f}", "median", False),
+    ("tls-small64", "CPU µs/req", m_cpu_req, "{:.1f}", "median", False),
+    ("h2-preflight", "req/s", m_rps, "{:,.0f}", "median", True),
+    ("h2-preflight", "CPU µs/req", m_cpu_req, "{:.1f}", "median", False),
+    ("h2-small64", "req/s", m_rps, "{:,.0f}", "median", True),
+    ("h2-small64", "CPU µs/req", m_cpu_req, "{:.1f}", "median", False),
+    ("h2-small64", "peak RSS MiB", m_rss_peak, "{:.1f}", "max", False),
+    ("tls-handshake", "handshakes/s", m_rps, "{:,.0f}", "median", True),
+    ("tls-handshake", "p99 ms", m_p99, "{:.2f}", "median", False),
+    ("tls-handshake", "CPU µs/handshake", m_cpu_req, "{:.1f}", "median", False),
 ]
 
 
@@ -143,7 +163,8 @@ def main():
         if "cors-proxy" in vals and vals.get("nginx"):
             ratio = vals["cors-proxy"] / vals["nginx"]
             row.append(f"{ratio:.2f}×")
-            if label in ("req/s", "MiB/s", "CPU µs/req", "CPU ms/GiB", "peak RSS MiB", "RSS max MiB"):
+            if label in ("req/s", "MiB/s", "CPU µs/req", "CPU ms/GiB", "peak RSS MiB", "RSS max MiB",
+                         "handshakes/s", "CPU µs/handshake"):
                 summary.append(f"{SCEN[scen]} {label} {ratio:.2f}")
         else:
             row.append("–")

@@ -9,6 +9,11 @@
 #   ROUNDS=3          rounds; targets alternate (rotate) every round; medians reported
 #   DURATION=10s      wrk duration per run (seconds, "s" suffix optional)
 #   SCENARIOS="preflight small64 small512 dl1m up8m dl64m"
+#                     TLS scenarios (nginx and cors-proxy only, the same certificate):
+#                     tls-preflight tls-small64 (HTTP/1.1 over TLS, keep-alive, wrk),
+#                     h2-preflight h2-small64 (HTTP/2, h2load: 4 connections x 16 streams),
+#                     tls-handshake (GET small with Connection: close: a new TLS connection
+#                     per request, wrk c=16); SCENARIOS=tls runs those five
 #   TARGETS="direct nginx nginx-log go cors-proxy defaults"
 #                     cors-proxy: tuned (--log-level warning --event-loops 1 --curl-workers 1);
 #                     defaults: the same binary started with no flags at all, as users run it;
@@ -21,8 +26,11 @@
 #   NICE=-10          nice level of everything the bench starts (the machine may be
 #                     shared; the same for every target, so the comparison stays fair)
 #   KEEP_TMP=1        keep the temp dir (nginx logs, proxy logs) for debugging
+#   PORT_OFFSET=0     added to every port below (the machine is shared: another bench, or a
+#                     hand-started nginx, may hold 18080)
 #
-# Only 127.0.0.1 traffic; ports 18080-18084. Everything started here is
+# Only 127.0.0.1 traffic; ports 18080-18087 (cleartext) and 18092-18097 (TLS), plus PORT_OFFSET.
+# Everything started here is
 # stopped on exit (trap), the temp dir removed. Results: bench/results/.
 set -euo pipefail
 
@@ -32,14 +40,35 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 DUR_S=${DURATION%s}
 SCENARIOS=${SCENARIOS:-"preflight small64 small512 dl1m up8m dl64m"}
+TLS_SCENARIOS="tls-preflight tls-small64 h2-preflight h2-small64 tls-handshake"
+expanded=""
+for s in $SCENARIOS; do
+    case $s in
+        tls) expanded+="$TLS_SCENARIOS " ;;
+        preflight|small64|small512|dl1m|up8m|dl64m|tls-preflight|tls-small64|h2-preflight|h2-small64|tls-handshake)
+            expanded+="$s " ;;
+        *) printf '[bench] ABORT: unknown scenario %s\n' "$s" >&2; exit 1 ;;
+    esac
+done
+SCENARIOS=${expanded% }
 TARGETS=${TARGETS:-"direct nginx nginx-log go cors-proxy defaults"}
 PROXY_CORE=${PROXY_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 NICE=${NICE:--10}
 ORIGIN="https://app.example.com"
 
-UP_PORT=18080
-declare -A PORT=([direct]=18080 [nginx]=18082 [go]=18083 [cors-proxy]=18084 [defaults]=18085 [cors-proxy-b]=18086 [nginx-log]=18087)
+PORT_OFFSET=${PORT_OFFSET:-0}
+[[ "$PORT_OFFSET" =~ ^[0-9]+$ ]] || { echo "[bench] ABORT: PORT_OFFSET must be a number" >&2; exit 1; }
+P() { echo $(($1 + PORT_OFFSET)); }
+# The templates and bench/proxy.conf name the default ports; this moves them by PORT_OFFSET.
+shift_ports() { perl -pe 's/127\.0\.0\.1:(180\d\d)\b/"127.0.0.1:" . ($1 + '"$PORT_OFFSET"')/ge'; }
+UP_PORT=$(P 18080)
+declare -A PORT=([direct]=$(P 18080) [nginx]=$(P 18082) [go]=$(P 18083) [cors-proxy]=$(P 18084) [defaults]=$(P 18085) [cors-proxy-b]=$(P 18086) [nginx-log]=$(P 18087))
+# The TLS listeners (HTTP/2 and HTTP/1.1 through ALPN) of the targets that have one.
+declare -A TLS_PORT=([nginx]=$(P 18092) [cors-proxy]=$(P 18094) [defaults]=$(P 18095) [cors-proxy-b]=$(P 18096) [nginx-log]=$(P 18097))
+is_tls() { [[ " $TLS_SCENARIOS " == *" $1 "* ]]; }
+WANT_TLS=0
+for s in $SCENARIOS; do is_tls "$s" && WANT_TLS=1; done
 
 # only ever run in the background (`pin CORE cmd... &`): exec keeps $! the real PID
 pin() { local core=$1; shift; exec nice -n "$NICE" taskset -c "$core" "$@"; }
@@ -78,7 +107,7 @@ est=$(( ROUNDS * n_scen * n_targ * (DUR_S + 1) + 10 * n_targ + 30 ))
 log "plan: $ROUNDS round(s) x $n_scen scenarios x $n_targ targets x ${DUR_S}s"
 log "expected time: ~$(( est / 60 )) min $(( est % 60 )) s after the build (+ build, first time only)"
 
-need=(wrk nginx-light golang-go golang-github-rs-cors-dev util-linux python3 curl libcurl4-openssl-dev)
+need=(wrk nginx-light golang-go golang-github-rs-cors-dev util-linux python3 curl libcurl4-openssl-dev openssl nghttp2-client)
 missing=()
 for pkg in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -90,7 +119,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for p in 18080 18081 18082 18083 18084 18085 18086 18087; do
+for p in $(for q in 18080 18081 18082 18083 18084 18085 18086 18087 18092 18094 18095 18096 18097; do P "$q"; done); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         die "port 127.0.0.1:$p is already in use; stop whatever listens there"
     fi
@@ -119,13 +148,20 @@ mkdir -p "$TMP/up/www" "$TMP/ngx"
 head -c $((1 << 20)) /dev/urandom >"$TMP/up/www/1m.bin"
 head -c $((64 << 20)) /dev/urandom >"$TMP/up/www/64m.bin"
 head -c $((8 << 20)) /dev/urandom >"$TMP/upload-8m.bin"
-sed "s#@PREFIX@#$TMP/up#g" "$BENCH/nginx-upstream.conf.tmpl" >"$TMP/up/nginx.conf"
-sed "s#@PREFIX@#$TMP/ngx#g" "$BENCH/nginx-proxy.conf.tmpl" >"$TMP/ngx/nginx.conf"
+# One certificate for every TLS listener: EC P-256, 127.0.0.1, self-signed (the clients do not verify).
+mkdir -p "$TMP/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" 2>/dev/null \
+    || die "openssl could not make the bench certificate"
+chmod 644 "$TMP/tls/key.pem"
+sed "s#@PREFIX@#$TMP/up#g" "$BENCH/nginx-upstream.conf.tmpl" | shift_ports >"$TMP/up/nginx.conf"
+sed -e "s#@PREFIX@#$TMP/ngx#g" -e "s#@TLS@#$TMP/tls#g" "$BENCH/nginx-proxy.conf.tmpl" | shift_ports >"$TMP/ngx/nginx.conf"
 # nginx-log: the same nginx with its access log on, as shipped (combined format, one write per
 # request), the fair partner of cors-proxy's defaults column, whose access log is on too.
 mkdir -p "$TMP/ngxlog"
-sed -e "s#@PREFIX@#$TMP/ngxlog#g" -e "s#127.0.0.1:18082#127.0.0.1:18087#" \
-    -e "s#^    access_log off;#    access_log $TMP/ngxlog/access.log;#" "$BENCH/nginx-proxy.conf.tmpl" >"$TMP/ngxlog/nginx.conf"
+sed -e "s#@PREFIX@#$TMP/ngxlog#g" -e "s#@TLS@#$TMP/tls#g" -e "s#127.0.0.1:18082#127.0.0.1:18087#" \
+    -e "s#127.0.0.1:18092#127.0.0.1:18097#" \
+    -e "s#^    access_log off;#    access_log $TMP/ngxlog/access.log;#" "$BENCH/nginx-proxy.conf.tmpl" | shift_ports >"$TMP/ngxlog/nginx.conf"
 
 wait_port() {   # PORT PID NAME
     for _ in $(seq 200); do
@@ -146,39 +182,41 @@ log "starting upstream nginx on 127.0.0.1:$UP_PORT (core $LOAD_CORE)"
 start_nginx "$TMP/up" "$LOAD_CORE" "upstream nginx" $UP_PORT; UP_PID=$LAST_PID
 
 # ------------------------------------------------------------ 3. proxies
-log "starting nginx proxy :18082, Go proxy :18083, cors-proxy :18084 (core $PROXY_CORE)"
+log "starting nginx proxy :${PORT[nginx]}, Go proxy :${PORT[go]}, cors-proxy :${PORT[cors-proxy]} (core $PROXY_CORE)"
 declare -A PID=()
 has() { [[ " $TARGETS " == *" $1 "* ]]; }
 PROXIES=""
 for t in $TARGETS; do [ "$t" = direct ] || PROXIES+="$t "; done
 if has nginx; then
-    start_nginx "$TMP/ngx" "$PROXY_CORE" "nginx proxy" 18082; PID[nginx]=$LAST_PID
+    start_nginx "$TMP/ngx" "$PROXY_CORE" "nginx proxy" "${PORT[nginx]}"; PID[nginx]=$LAST_PID
 fi
 if has nginx-log; then
-    start_nginx "$TMP/ngxlog" "$PROXY_CORE" "nginx proxy with access_log" 18087; PID[nginx-log]=$LAST_PID
+    start_nginx "$TMP/ngxlog" "$PROXY_CORE" "nginx proxy with access_log" "${PORT[nginx-log]}"; PID[nginx-log]=$LAST_PID
 fi
 if has go; then
-    pin "$PROXY_CORE" "$TMP/goproxy" -listen 127.0.0.1:18083 -upstream "http://127.0.0.1:$UP_PORT" >/dev/null 2>"$TMP/goproxy.log" &
-    PID[go]=$!; STARTED+=($!); wait_port 18083 "${PID[go]}" "Go proxy"
+    pin "$PROXY_CORE" "$TMP/goproxy" -listen "127.0.0.1:${PORT[go]}" -upstream "http://127.0.0.1:$UP_PORT" >/dev/null 2>"$TMP/goproxy.log" &
+    PID[go]=$!; STARTED+=($!); wait_port "${PORT[go]}" "${PID[go]}" "Go proxy"
 fi
-start_cors() {  # TARGET BINARY PORT FLAGS...  (the conf's listen port is rewritten)
+start_cors() {  # TARGET BINARY PORT FLAGS...  (the conf's listen port is rewritten; a TLS listener added)
     local t=$1 bin=$2 port=$3; shift 3
-    sed "s/127.0.0.1:18084/127.0.0.1:$port/" "$BENCH/proxy.conf" >"$TMP/$t.conf"
+    shift_ports <"$BENCH/proxy.conf" | sed "s/127.0.0.1:$(P 18084)\b/127.0.0.1:$port/" >"$TMP/$t.conf"
+    printf '\nlisten 127.0.0.1:%s tls\ntls {\n    certificate %s\n    key %s\n}\n' \
+        "${TLS_PORT[$t]}" "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >>"$TMP/$t.conf"
     "$bin" check --config "$TMP/$t.conf" >/dev/null || die "$t: cors-proxy check rejected bench/proxy.conf"
     pin "$PROXY_CORE" "$bin" serve --config "$TMP/$t.conf" "$@" >/dev/null 2>"$TMP/$t.log" &
     PID[$t]=$!; STARTED+=($!); wait_port "$port" "${PID[$t]}" "$t"
 }
 TUNED=(--log-level warning --event-loops 1 --curl-workers 1)
-has cors-proxy && start_cors cors-proxy "$CORS_BIN" 18084 "${TUNED[@]}"
+has cors-proxy && start_cors cors-proxy "$CORS_BIN" "${PORT[cors-proxy]}" "${TUNED[@]}"
 # As a user runs it: no flags (info-level access log, default thread counts), only pinned.
-has defaults && start_cors defaults "$CORS_BIN" 18085
+has defaults && start_cors defaults "$CORS_BIN" "${PORT[defaults]}"
 # CORS_FLAGS_B="" starts cors-proxy-b with no flags, for an A/B of the defaults.
 if has cors-proxy-b; then
     if [ -n "${CORS_FLAGS_B+set}" ]; then
         read -r -a flags_b <<<"$CORS_FLAGS_B"
-        start_cors cors-proxy-b "$CORS_BIN_B" 18086 "${flags_b[@]}"
+        start_cors cors-proxy-b "$CORS_BIN_B" "${PORT[cors-proxy-b]}" "${flags_b[@]}"
     else
-        start_cors cors-proxy-b "$CORS_BIN_B" 18086 "${TUNED[@]}"
+        start_cors cors-proxy-b "$CORS_BIN_B" "${PORT[cors-proxy-b]}" "${TUNED[@]}"
     fi
 fi
 
@@ -226,6 +264,27 @@ for t in $PROXIES; do
         -H 'Access-Control-Request-Method: PUT' "http://127.0.0.1:$p/api/small")
     notes+=("$t: preflight from a disallowed Origin -> $st, ACAO headers: $(count_hdr Access-Control-Allow-Origin "$h")")
 done
+if [ "$WANT_TLS" = 1 ]; then
+    for t in $PROXIES; do
+        [ -n "${TLS_PORT[$t]:-}" ] || continue
+        p=${TLS_PORT[$t]}; h="$TMP/h.$t"
+        got=$(curl -sk --http2 -o /dev/null -D "$h" -w '%{http_code} %{http_version}' -X OPTIONS -H "Origin: $ORIGIN" \
+            -H 'Access-Control-Request-Method: PUT' -H 'Access-Control-Request-Headers: content-type, x-custom' \
+            "https://127.0.0.1:$p/api/small")
+        [ "$got" = "204 2" ] || fail+=("$t TLS preflight over HTTP/2: got '$got', want '204 2'")
+        [ "$(hdr Access-Control-Allow-Origin "$h")" = "$ORIGIN" ] || fail+=("$t TLS preflight: ACAO '$(hdr Access-Control-Allow-Origin "$h")'")
+        for v in --http1.1 --http2; do
+            got=$(curl -sk "$v" -o /dev/null -D "$h" -w '%{http_code} %{http_version}' -H "Origin: $ORIGIN" "https://127.0.0.1:$p/api/small")
+            want="200 ${v#--http}"
+            [ "$got" = "$want" ] || fail+=("$t TLS GET small $v: got '$got', want '$want'")
+            n=$(count_hdr Access-Control-Allow-Origin "$h")
+            [ "$n" = 1 ] || fail+=("$t TLS GET small $v: $n Access-Control-Allow-Origin headers, want exactly 1")
+        done
+        got=$(h2load -n 4 -c 1 -H "Origin: $ORIGIN" -H ':method: OPTIONS' -H 'Access-Control-Request-Method: PUT' \
+            "https://127.0.0.1:$p/api/small" 2>&1 | grep -o 'status codes: [0-9]* 2xx' || true)
+        [ "$got" = "status codes: 4 2xx" ] || fail+=("$t h2load OPTIONS preflight: got '$got', want 'status codes: 4 2xx'")
+    done
+fi
 got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$UP_PORT/api/64m")
 [ "$got" = "200 67108864" ] || fail+=("direct GET /api/64m: got '$got'")
 if [ ${#fail[@]} -gt 0 ]; then
@@ -237,18 +296,28 @@ printf '    %s\n' "${notes[@]}" >&2
 printf '%s\n' "${notes[@]}" >"$TMP/notes"
 
 # ------------------------------------------------------------ 5/6. runs
-declare -A SCEN_PATH=([preflight]=/api/small [small64]=/api/small [small512]=/api/small [dl1m]=/api/1m [up8m]=/api/upload [dl64m]=/api/64m)
-declare -A SCEN_CONN=([preflight]=64 [small64]=64 [small512]=512 [dl1m]=16 [up8m]=8 [dl64m]=16)
+declare -A SCEN_PATH=([preflight]=/api/small [small64]=/api/small [small512]=/api/small [dl1m]=/api/1m [up8m]=/api/upload [dl64m]=/api/64m
+    [tls-preflight]=/api/small [tls-small64]=/api/small [h2-preflight]=/api/small [h2-small64]=/api/small [tls-handshake]=/api/small)
+declare -A SCEN_CONN=([preflight]=64 [small64]=64 [small512]=512 [dl1m]=16 [up8m]=8 [dl64m]=16
+    [tls-preflight]=64 [tls-small64]=64 [h2-preflight]=4 [h2-small64]=4 [tls-handshake]=16)
+# h2load: streams in flight per connection (4 x 16 = 64 requests in flight, as wrk's c=64).
+H2_STREAMS=16
 
 run_one() {    # TARGET SCENARIO ROUND DURATION_S RECORD(0|1)
     local t=$1 s=$2 r=$3 d=$4 rec=$5
-    local port=${PORT[$t]} c=${SCEN_CONN[$s]} pids="" cpu0=0 cpu1=0 spid=""
+    local port=${PORT[$t]} c=${SCEN_CONN[$s]} pids="" cpu0=0 cpu1=0 spid="" scheme=http
+    if is_tls "$s"; then
+        [ -n "${TLS_PORT[$t]:-}" ] || return 0     # direct and go have no TLS listener
+        port=${TLS_PORT[$t]}; scheme=https
+    fi
     local env=(WRK_METHOD=GET WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=0 WRK_BODY_BYTES=0 WRK_CLOSE=0)
     case $s in
         preflight) env=(WRK_METHOD=OPTIONS WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=1 WRK_BODY_BYTES=0 WRK_CLOSE=0) ;;
         # Keep-alive, as browsers upload (the checks above verify every target keeps the
         # connection after an 8 MiB upload). UP_CLOSE=1 sends Connection: close instead.
         up8m) env=(WRK_METHOD=POST WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=0 WRK_BODY_BYTES=$((8 << 20)) WRK_CLOSE=${UP_CLOSE:-0}) ;;
+        tls-preflight) env=(WRK_METHOD=OPTIONS WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=1 WRK_BODY_BYTES=0 WRK_CLOSE=0) ;;
+        tls-handshake) env=(WRK_METHOD=GET WRK_ORIGIN="$ORIGIN" WRK_PREFLIGHT=0 WRK_BODY_BYTES=0 WRK_CLOSE=1) ;;
     esac
     if [ "$t" != direct ]; then
         pids=$(python3 "$BENCH/procstat.py" tree "${PID[$t]}")
@@ -259,8 +328,18 @@ run_one() {    # TARGET SCENARIO ROUND DURATION_S RECORD(0|1)
     local load0
     load0=$(cut -d' ' -f1 /proc/loadavg)
     local out
-    out=$(env "${env[@]}" nice -n "$NICE" taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${d}s" --timeout 10s --latency \
-        -s "$BENCH/wrk.lua" "http://127.0.0.1:$port${SCEN_PATH[$s]}" 2>&1) || true
+    local url="$scheme://127.0.0.1:$port${SCEN_PATH[$s]}"
+    case $s in
+        h2-*)
+            local h2=(-H "Origin: $ORIGIN")
+            [ "$s" = h2-preflight ] && h2+=(-H ':method: OPTIONS' -H 'Access-Control-Request-Method: PUT' \
+                -H 'Access-Control-Request-Headers: content-type, x-custom')
+            out=$(nice -n "$NICE" taskset -c "$LOAD_CORE" h2load -t1 -c"$c" -m"$H2_STREAMS" -D"$d" "${h2[@]}" "$url" 2>&1 \
+                | python3 "$BENCH/h2load-json.py" 2>&1) || true ;;
+        *)
+            out=$(env "${env[@]}" nice -n "$NICE" taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${d}s" --timeout 10s --latency \
+                -s "$BENCH/wrk.lua" "$url" 2>&1) || true ;;
+    esac
     local rss='null'
     if [ "$t" != direct ]; then
         cpu1=$(python3 "$BENCH/procstat.py" cpu $pids)
@@ -286,14 +365,16 @@ secs = w["duration_us"] / 1e6
 errs = sum(v for k, v in w.items() if k.startswith("err_"))
 cpu = f"{ticks * 1e4 / max(w['requests'], 1):.1f} us cpu/req" if t != "direct" else ""
 moved = w["requests"] * 8 * 2**20 if s == "up8m" else w["bytes"]
-print(f"    round {r} {s:9} {t:10} {w['requests']/secs:9.0f} req/s {moved/secs/2**20:8.1f} MiB/s "
-      f"p99 {w['p99_us']/1000:7.2f} ms  {cpu}{'  ERRORS %d' % errs if errs else ''}")
+p99 = f"p99 {w['p99_us']/1000:7.2f} ms" if w["p99_us"] >= 0 else "p99       – ms"
+print(f"    round {r} {s:13} {t:10} {w['requests']/secs:9.0f} req/s {moved/secs/2**20:8.1f} MiB/s "
+      f"{p99}  {cpu}{'  ERRORS %d' % errs if errs else ''}")
 EOF
     fi
 }
 
 log "warm-up (2 s per proxy)"
 for t in $TARGETS; do run_one "$t" small64 0 2 0; done
+if [ "$WANT_TLS" = 1 ]; then for t in $TARGETS; do run_one "$t" h2-small64 0 2 0; done; fi
 
 read -r -a TLIST <<<"$TARGETS"
 for ((r = 1; r <= ROUNDS; r++)); do

@@ -8,8 +8,8 @@
 #  3. the entrypoint command the image runs works (`cors-proxy serve --help`, and
 #     `check` on the image's default conf);
 #  4. the Kubernetes manifests (deploy/kubernetes) hang together: selectors, ports, the HPA and
-#     the PodDisruptionBudget, the shutdown budget, and the ConfigMap's conf passes `check`
-#     (scripts/check-manifests.py).
+#     the PodDisruptionBudget, the shutdown budget, the TLS certificate from a Secret volume, and
+#     the ConfigMap's conf passes `check` (scripts/check-manifests.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "check-container: FAIL: $*" >&2; exit 1; }

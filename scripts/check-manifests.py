@@ -7,7 +7,11 @@ Service ports name container ports that exist; the HPA can compute CPU utilisati
 container requests CPU) and keeps at least two replicas; the Deployment leaves `replicas` to the
 HPA; and the shutdown budget holds: terminationGracePeriodSeconds > preStop sleep +
 drain_timeout (the conf's, default 10s), so a pod finishes its in-flight requests before the
-kubelet kills it. With --cors-proxy BIN, the ConfigMap's conf must also pass `BIN check`.
+kubelet kills it. A conf with `listen … tls` reads its certificate and key from a Secret volume
+(the `tls.crt` and `tls.key` of a kubernetes.io/tls Secret, mounted without subPath so that a
+rotated Secret reaches the files), and its TLS port is a container port a Service exposes. With
+--cors-proxy BIN, the ConfigMap's conf must also pass `BIN check` (with a throwaway certificate
+made by openssl standing in for the Secret's files).
 
 Usage: scripts/check-manifests.py [--cors-proxy BIN] [FILE...]
 """
@@ -53,6 +57,74 @@ def conf_directive(conf, name):
             return words[1]
         depth += line.count("{") - line.count("}")
     return None
+
+
+def conf_directives(conf, name, block=None):
+    """The arguments of every `name` directive at the top level, or directly inside the
+    top-level block `block` (comments stripped; one directive a line)."""
+    depth, inside, found = 0, None, []
+    for line in conf.splitlines():
+        line = line.split("#", 1)[0]
+        words = line.replace(";", " ").replace("{", " { ").replace("}", " } ").split()
+        if depth == 0 and words and "{" in words:
+            inside = words[0]
+        wanted = depth == 0 if block is None else (depth == 1 and inside == block)
+        if wanted and words and words[0] == name:
+            found.append([w for w in words[1:] if w not in "{}"])
+        depth += line.count("{") - line.count("}")
+    return found
+
+
+def port_of(address):
+    return int(address.rsplit(":", 1)[1])
+
+
+def throwaway_certificate(directory):
+    """A certificate and key made by openssl in `directory`, standing in for the Secret's."""
+    certificate, key = os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "30", "-subj", "/CN=cors-proxy.example", "-keyout", key, "-out", certificate],
+                   check=True, capture_output=True)
+    return certificate, key
+
+
+def check_tls(path, conf, pod, ports, services):
+    """The TLS listener's files come from a Secret volume, its port is exposed. Returns the
+    conf's (certificate, key) paths, or None without a TLS listener."""
+    tls_listens = [words[0] for words in conf_directives(conf, "listen") if len(words) == 2 and words[1] == "tls"]
+    if not tls_listens:
+        return None
+    certificate = (conf_directives(conf, "certificate", block="tls") or [[None]])[0][0]
+    key = (conf_directives(conf, "key", block="tls") or [[None]])[0][0]
+    if not certificate or not key:
+        fail(path, "the conf listens with tls but its tls { } block names no certificate and key")
+        return None
+    secrets = {v["name"]: v["secret"] for v in pod["spec"].get("volumes", []) if v.get("secret")}
+    for role, file, expected in (("certificate", certificate, "tls.crt"), ("key", key, "tls.key")):
+        directory, base = os.path.dirname(file), os.path.basename(file)
+        mounts = [m for c in pod["spec"]["containers"] for m in c.get("volumeMounts", [])
+                  if m.get("name") in secrets and m.get("mountPath", "").rstrip("/") == directory]
+        if not mounts:
+            fail(path, f"tls {role} {file}: no Secret volume is mounted at {directory}")
+            continue
+        if any("subPath" in m for m in mounts):
+            fail(path, f"tls {role} {file}: the Secret is mounted with subPath, so a rotated Secret never reaches it")
+        secret = secrets[mounts[0]["name"]]
+        names = [item["path"] for item in secret.get("items", [])] or ["tls.crt", "tls.key"]
+        if base not in names or (not secret.get("items") and base != expected):
+            fail(path, f"tls {role} {file}: Secret {secret.get('secretName')} holds {names}, "
+                       f"a kubernetes.io/tls Secret's {role} is {expected}")
+    by_number = {number: name for name, number in ports.items()}
+    for address in tls_listens:
+        number = port_of(address)
+        if number not in by_number:
+            fail(path, f"listen {address} tls: port {number} is not a container port ({sorted(ports)})")
+            continue
+        exposed = [p for svc in services for p in svc["spec"].get("ports", [])
+                   if p.get("targetPort") in (by_number[number], number)]
+        if not exposed:
+            fail(path, f"listen {address} tls: no Service port targets container port {by_number[number]}")
+    return certificate, key
 
 
 def selects(selector, labels):
@@ -122,16 +194,22 @@ def check(path, cors_proxy):
             fail(path, f"ConfigMap {cm['metadata']['name']} is not mounted by Deployment {dname}")
     drain = seconds(conf_directive(conf, "drain_timeout") or "10s") if conf else 10.0
     grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    tls_files = check_tls(path, conf, pod, ports, by_kind.get("Service", [])) if conf else None
     for container in containers:
         sleep = pre_stop_seconds(container)
         if not grace > sleep + drain:
             fail(path, f"terminationGracePeriodSeconds {grace} must exceed preStop sleep {sleep:g}s + "
                        f"drain_timeout {drain:g}s, or the kubelet kills requests still draining")
     if conf and cors_proxy:
-        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
-            f.write(conf)
-            f.flush()
-            result = subprocess.run([cors_proxy, "check", "--config", f.name], capture_output=True, text=True)
+        with tempfile.TemporaryDirectory() as directory:
+            checked = conf
+            if tls_files:
+                for pod_path, stand_in in zip(tls_files, throwaway_certificate(directory)):
+                    checked = checked.replace(pod_path, stand_in)
+            conf_path = os.path.join(directory, "proxy.conf")
+            with open(conf_path, "w") as f:
+                f.write(checked)
+            result = subprocess.run([cors_proxy, "check", "--config", conf_path], capture_output=True, text=True)
             if result.returncode != 0:
                 fail(path, f"the ConfigMap's proxy.conf does not pass check:\n{result.stderr}")
 

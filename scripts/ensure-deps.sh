@@ -5,8 +5,8 @@ set -euo pipefail
 what=${1:-build}
 need=(libcurl4-openssl-dev pkg-config curl)
 case "$what" in
-  test) need+=(chromium python3 python3-yaml openssl) ;;
-  bench) need+=(wrk nginx-light golang-go golang-github-rs-cors-dev util-linux) ;;
+  test) need+=(chromium python3 python3-yaml python3-hpack openssl) ;;
+  bench) need+=(wrk nginx-light golang-go golang-github-rs-cors-dev util-linux openssl nghttp2-client) ;;
 esac
 missing=()
 for pkg in "${need[@]}"; do

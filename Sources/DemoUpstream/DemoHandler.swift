@@ -184,6 +184,8 @@ final class DemoHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.respond(context: context, request, Fixed.gzip)
         case .setCookie:
             self.respond(context: context, request, Fixed.setCookie)
+        case .timingAllowed:
+            self.respond(context: context, request, Fixed.timingAllowed)
 
         case .itemWrite(let id):
             var body = context.channel.allocator.buffer(capacity: 128)

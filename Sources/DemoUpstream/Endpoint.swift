@@ -23,6 +23,9 @@ enum Endpoint: Sendable, Equatable {
     case varyStar
     case gzip
     case setCookie
+    /// `/timing-allowed`: 200 with `Timing-Allow-Origin: *`, so a page of another origin may
+    /// read the resource timing details of its fetch (`nextHopProtocol` among them).
+    case timingAllowed
     /// `/ws/refuse`: a WebSocket handshake answered with 403.
     case webSocketRefused
     // Control endpoints: not recorded, not counted.
@@ -68,6 +71,7 @@ enum Endpoint: Sendable, Equatable {
         case "/vary-star": return .varyStar
         case "/gzip": return .gzip
         case "/set-cookie": return .setCookie
+        case "/timing-allowed": return .timingAllowed
         case "/__requests": return .requestLog
         case "/__reset": return .reset
         case "/__stats": return .stats

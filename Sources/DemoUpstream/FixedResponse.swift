@@ -69,5 +69,8 @@ enum Fixed {
             ("Set-Cookie", "theme=dark; Path=/; Max-Age=3600"),
         ])
 
+    static let timingAllowed = FixedResponse(
+        json: #"{"timing_allowed":true}"#, headers: [("Timing-Allow-Origin", "*")])
+
     static let reset = FixedResponse(json: #"{"reset":true}"#)
 }

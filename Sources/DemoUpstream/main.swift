@@ -47,6 +47,8 @@
 // | ANY /vary-star            | 200 with `Vary: *`                                                      |
 // | ANY /gzip                 | 200, `Content-Encoding: gzip`, gzip of "hello gzip\n" (31 bytes)        |
 // | ANY /set-cookie           | 200 with two `Set-Cookie` headers                                       |
+// | ANY /timing-allowed       | 200 `{"timing_allowed":true}` with `Timing-Allow-Origin: *` (a page of  |
+// |                           | another origin may read the fetch's resource timing: nextHopProtocol)   |
 // | GET /ws/echo (handshake)  | WebSocket: echoes every frame as it came (text, binary, continuation:   |
 // |                           | fragmented messages frame by frame), pong for ping, a Close answered    |
 // |                           | with the same code and reason, then closed                              |

@@ -235,11 +235,13 @@ struct HTTP2AbuseTests {
     @Test func anHPACKBombEndsTheConnectionBeforeAnythingIsForwarded() throws {
         let h = try HTTP2Harness(client: false)
         let raw = try RawHTTP2Client(server: h.server)
-        // One 4 KiB entry added to the dynamic table (literal with incremental indexing), then
-        // referenced (index 62, one byte) 1,000 times: 4 MiB decoded from 5 KiB sent.
+        // One 4 KB entry added to the dynamic table (literal with incremental indexing; 4,037
+        // bytes as HPACK counts an entry, so it fits the default 4,096-byte table: a 4 KiB value
+        // would not be added, and index 62 would be a decoding error instead of a bomb), then
+        // referenced (index 62, one byte) 1,000 times: 4 MB decoded from 5 KB sent.
         var block: [UInt8] = RawFrame.headerBlock([(":method", "GET"), (":scheme", "https"), (":path", "/api/x")])
         block +=
-            [0x40, 0x05] + Array("x-big".utf8) + [0x7F, 0x81, 0x1F] + Array(repeating: UInt8(ascii: "a"), count: 4096)
+            [0x40, 0x05] + Array("x-big".utf8) + [0x7F, 0xA1, 0x1E] + Array(repeating: UInt8(ascii: "a"), count: 4000)
         block += Array(repeating: 0xBE, count: 1000)
         try raw.send(
             RawFrame(type: RawFrame.headers, flags: RawFrame.endHeaders | RawFrame.endStream, stream: 1, payload: block)

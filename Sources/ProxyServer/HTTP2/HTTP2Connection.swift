@@ -53,6 +53,10 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
     private var openStreams = 0
     private var lastStreamID = HTTP2StreamID(0)
     private var draining = false
+    /// NIOHTTP2 raised a connection error (and sent GOAWAY): the connection is closing, and a
+    /// stream's request not yet started must not start. NIOSSL's close waits for the peer's
+    /// close_notify, so the connection stays active meanwhile and cannot tell.
+    private(set) var failed = false
     private var idleTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -86,7 +90,14 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
         openStreams -= 1
         guard openStreams == 0, let context else { return }
         if draining {
-            context.close(promise: nil)
+            // Not now: NIOHTTP2 reports the close while the stream's last frames are being
+            // handed to the connection, before the stream flushes them; closing here dropped
+            // the end of the response.
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                bound.value.flush()
+                bound.value.close(promise: nil)
+            }
         } else {
             armIdleTimer(context: context)
         }
@@ -98,6 +109,7 @@ final class HTTP2ConnectionManager: ChannelDuplexHandler {
     /// a peer, not the proxy, is at fault.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if Self.isStreamError(error) { return }
+        failed = true
         context.close(promise: nil)
     }
 

@@ -85,9 +85,18 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     private func releaseHeld() {
         guard let held, let context else { return }
         self.held = nil
-        guard context.channel.isActive, !driver.isClosed else { return }
+        guard context.channel.isActive, !driver.isClosed, !Self.connectionFailed(context) else { return }
         for payload in held { process(payload) }
         context.flush()
+    }
+
+    /// The connection hit a protocol error in the read that brought this request (the 201st reset
+    /// of a rapid reset is that stream's own RST_STREAM: it ends the connection, not the stream).
+    private static func connectionFailed(_ context: ChannelHandlerContext) -> Bool {
+        guard let parent = context.channel.parent,
+            let manager = try? parent.pipeline.syncOperations.handler(type: HTTP2ConnectionManager.self)
+        else { return false }
+        return manager.failed
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -17,9 +17,10 @@ enum TLSConnection {
 
     static func configure(_ channel: any Channel, server: ServerContext, sslContext: NIOSSLContext) throws {
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(PlaintextGuard(server: server))
+        let watcher = TLSHandshakeWatcher(server: server)
+        try sync.addHandler(PlaintextGuard(server: server, watcher: watcher))
         try sync.addHandler(NIOSSLServerHandler(context: sslContext))
-        try sync.addHandler(TLSHandshakeWatcher(server: server))
+        try sync.addHandler(watcher)
         try sync.addHandler(
             ApplicationProtocolNegotiationHandler { result, channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -43,15 +44,19 @@ final class PlaintextGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
+    /// Told when a handshake record arrives: only then is a failure the client's handshake failing.
+    private let watcher: TLSHandshakeWatcher
 
-    init(server: ServerContext) {
+    init(server: ServerContext, watcher: TLSHandshakeWatcher) {
         self.server = server
+        self.watcher = watcher
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) else { return }
         if first == 0x16 {
+            watcher.handshakeStarted()
             context.fireChannelRead(data)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             return
@@ -73,7 +78,9 @@ final class PlaintextGuard: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Counts and closes failed handshakes (`cors_proxy_tls_handshake_errors_total`, a debug line:
 /// the peer is at fault, not the proxy), and gives up on a handshake that takes longer than
-/// `TLSConnection.handshakeTimeout`. A connection closed before it sent anything is not counted.
+/// `TLSConnection.handshakeTimeout`. A connection closed before it sent anything is not counted:
+/// NIOSSL starts the server's handshake as the connection opens, so it reports that close as a
+/// failed handshake (`eofDuringHandshake`), and only `PlaintextGuard` knows whether a byte came.
 final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -81,6 +88,7 @@ final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler 
     private let server: ServerContext
     private var timeout: Scheduled<Void>?
     private var counted = false
+    private var started = false
 
     init(server: ServerContext) {
         self.server = server
@@ -109,8 +117,13 @@ final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler 
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// The client sent a TLS handshake record.
+    func handshakeStarted() {
+        started = true
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !counted {
+        if started && !counted {
             counted = true
             server.metrics.tlsHandshakeFailed()
             server.logger.debug(

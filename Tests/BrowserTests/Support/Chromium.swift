@@ -45,8 +45,10 @@ enum Chromium {
 
     /// Loads `url` in a fresh headless Chromium (temporary profile) and returns the serialized
     /// DOM once the page is done, bounded by `timeout` seconds of real time.
-    static func dumpDOM(url: String, virtualTimeBudgetMilliseconds: Int = 10_000, timeout: Double = 60) throws -> String
-    {
+    /// `extraArguments` go before the URL (`--ignore-certificate-errors-spki-list=…`, say).
+    static func dumpDOM(
+        url: String, extraArguments: [String] = [], virtualTimeBudgetMilliseconds: Int = 10_000, timeout: Double = 60
+    ) throws -> String {
         let executable = try executable()
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
             "cors-proxy-browser-\(UUID().uuidString)")
@@ -68,8 +70,7 @@ enum Chromium {
                 "--disable-dev-shm-usage",
                 "--virtual-time-budget=\(virtualTimeBudgetMilliseconds)",
                 "--dump-dom",
-                url,
-            ], name: "chromium")
+            ] + extraArguments + [url], name: "chromium")
         defer { browser.stop() }
         guard let status = browser.exitStatusAfterOutput(timeout: timeout) else {
             browser.stop()
