@@ -190,7 +190,16 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
         // ProxyLog: the proxy's log lines are read back with the parser `suggest` uses.
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ProxyLog"]),
+        // NIOSSL: a TLS client for `wss://` through a TLS listener.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "TestSupport", "ProxyLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // Headless Chromium against the built `cors-proxy` and `demo-upstream` (run as processes,
         // like IntegrationTests). The test pages are read from the source tree (#filePath).
         .testTarget(name: "BrowserTests", dependencies: ["TestSupport"], exclude: ["Pages"]),

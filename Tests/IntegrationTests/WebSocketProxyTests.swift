@@ -9,7 +9,7 @@ import Testing
 
 /// WebSocket through the real proxy to demo-upstream's WebSocket endpoints, as a client on the
 /// wire sees it: what passes the tunnel, what the origin check refuses, and the tunnel's life
-/// (backpressure, the idle timeout, many at once, shutdown).
+/// (backpressure, the idle timeout, many at once, shutdown; TLS both sides: +TLS.swift).
 @Suite struct WebSocketProxyTests {
     static let app = "https://app.example.com"
     static let evil = "https://evil.example"

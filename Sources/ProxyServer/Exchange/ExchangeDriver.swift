@@ -419,7 +419,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         let request = TunnelRequest(
             url: route.upstreamURL(path: head.path, query: head.query), handshake: handshake,
             connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
-            idleTimeoutMilliseconds: route.timeoutMilliseconds)
+            idleTimeoutMilliseconds: route.timeoutMilliseconds, tls: route.upstreamTLS)
         generation &+= 1
         let expected = generation
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
