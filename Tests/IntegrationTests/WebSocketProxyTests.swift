@@ -219,7 +219,8 @@ import Testing
         #expect(try upstream.receivedTargets() == ["/ws/echo", "/ws/echo"])
     }
 
-    /// `websocket off`: 501 with the CORS headers of a proxy-made answer. Another upgrade (`h2c`)
+    /// `websocket off`: 501 with the CORS headers of a proxy-made answer (403 for an origin not
+    /// allowed, as anywhere on the route). Another upgrade (`h2c`)
     /// on a CORS route: 501. A `cors off` route tunnels any origin without a check.
     @Test func websocketOffOtherUpgradesAndCORSOff() throws {
         let upstream = try Upstream()
@@ -233,6 +234,11 @@ import Testing
             ])
         #expect(refused.values("Vary") == ["Origin"])
         #expect(refused.bodyText == "WebSocket is off for this route (websocket off)\n")
+        // The origin check comes first: an origin the route does not allow gets its 403 there too.
+        let (offDenied, denied) = try WebSocketClient.connect(
+            port: proxy.port, path: "/nows/ws/echo", origin: Self.evil)
+        offDenied.close()
+        #expect(denied.statusLine == "HTTP/1.1 403 Forbidden" && denied.corsHeaders == [])
 
         let h2c = try proxy.client().request(
             "GET", "/api/items",

@@ -146,7 +146,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         case .deny(let status, let headers, _):
             local = LocalResponse(
                 status: status, headers: headers, body: status == 404 ? "no route for \(String(head.path))\n" : nil)
-        case .forward where route?.policy?.settings.websocket == false:
+        case .forward where route?.refusesWebSocket == true:
             local = LocalResponse(
                 status: 501, headers: decision.proxyMadeResponseHeaders,
                 body: "WebSocket is off for this route (websocket off)\n")
