@@ -337,6 +337,11 @@ import Testing
         #expect(idle.waitForEOF())
         let elapsed = Date().timeIntervalSince(opened)
         #expect(elapsed > 0.8 && elapsed < 5, "closed after \(elapsed) s")
+        // Logged and counted under the tunnel's route and upstream (its exchange ended with the 101).
+        let line = try proxy.process.waitForLine("the tunnel's timeout") { $0.contains("upstream failed") }
+        #expect(line.contains("cors.route=/short/") && line.contains("upstream.name=short"), "\(line)")
+        #expect(line.contains("upstream.error=timeout"), "\(line)")
+        #expect(try metric(proxy, "cors_proxy_upstream_errors_total", ["upstream": "short", "kind": "timeout"]) == 1)
         try echo(patient, WebSocketFrame.text, Array("still here".utf8))
         try closeCleanly(patient)
         #expect(try waitForTunnels(proxy, 0) == 0)
