@@ -191,7 +191,17 @@ let package = Package(
         // Runs the built `cors-proxy` and `demo-upstream` executables as processes.
         // ProxyLog: the proxy's log lines are read back with the parser `suggest` uses.
         // Scripts/h2raw.py: a raw HTTP/2-over-TLS client the TLS tests run with python3.
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ProxyLog"], exclude: ["Scripts"]),
+        // NIOSSL: a TLS client for `wss://` through a TLS listener.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "TestSupport", "ProxyLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["Scripts"]
+        ),
         // Headless Chromium against the built `cors-proxy` and `demo-upstream` (run as processes,
         // like IntegrationTests). The test pages are read from the source tree (#filePath).
         .testTarget(name: "BrowserTests", dependencies: ["TestSupport"], exclude: ["Pages"]),

@@ -60,6 +60,8 @@ SCENARIOS=(
   "credentials|/api/me"
   "wildcard|/api/public/items"
   "bad-gateway|/api/legacy/reports"
+  "ws-allowed|--websocket /api/ws/echo"
+  "ws-denied|--websocket /api/admin/ws/echo"
 )
 "$BIN/cors-proxy" check --config "$CONF" >/dev/null || die "$CONF is invalid (run: cors-proxy check --config $CONF)"
 {
@@ -133,6 +135,7 @@ cat <<EOF
     $SHOW_BIN/cors-proxy explain --config $CONF --origin https://evil.example /api/items
     $SHOW_BIN/cors-proxy explain --config $CONF --origin $PAGE_ORIGIN \\
          --method PUT --header X-Requested-With --preflight /api/items/1
+    $SHOW_BIN/cors-proxy explain --config $CONF --origin https://evil.example --websocket /api/ws/echo
 
   Logs: $LOGS/cors-proxy.log, $LOGS/demo-upstream.log      Ctrl-C stops everything.
 

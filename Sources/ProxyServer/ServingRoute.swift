@@ -30,6 +30,9 @@ package final class ServingRoute: Sendable {
     private let stripPrefix: String?
     private let upstreamBasePath: String
 
+    /// `websocket off` on a CORS route: a handshake the origin check lets through gets 501.
+    package var refusesWebSocket: Bool { policy?.settings.websocket == false }
+
     package init(route: Route, metrics: ProxyMetrics) {
         self.route = route
         self.policy = route.cors.map { CompiledPolicy(settings: $0, routePattern: route.label) }

@@ -81,6 +81,85 @@ struct CommandLineTests {
         #expect(invalid.status == 2)
     }
 
+    /// `explain --websocket`: a handshake's origin check, as the proxy makes it: tunnelled (exit
+    /// 0, no header added to the 101), refused with the reason code (exit 1), 501 with the reason
+    /// `websocket off` (exit 1), and 2 for an invalid conf.
+    @Test func explainWebSocket() throws {
+        let noEnv = ["API_URL": ""]
+        func explain(
+            _ arguments: [String], conf: String? = nil
+        ) throws -> (status: Int32, stdout: String, stderr: String) {
+            try run(["explain", "--config", conf ?? examplePath, "--websocket"] + arguments, environment: noEnv)
+        }
+        let page = "http://127.0.0.1:5173"
+        let allowed = try explain(["--origin", page, "/api/ws/echo"])
+        #expect(allowed.status == 0, "\(allowed)")
+        #expect(
+            allowed.stdout == """
+                route: /api/ -> http://127.0.0.1:3000
+                decision: forwarded (tunnelled): origin allowed; the 101 goes back as the upstream sent it
+
+
+                """)
+
+        let denied = try explain(["--origin", page, "/api/admin/ws/echo"])
+        #expect(denied.status == 1, "\(denied)")
+        #expect(
+            denied.stdout == """
+                route: /api/admin/ -> http://127.0.0.1:3000
+                decision: denied: 403, nothing forwarded
+                reason: origin_not_allowed: origin \(page) is not in allow_origin for route /api/admin/
+
+                Vary: Origin
+
+                """)
+
+        let off = try explain(["--origin", "https://anyone.example", "/api/public/ws"])
+        #expect(off.status == 1, "\(off)")
+        #expect(
+            off.stdout == """
+                route: /api/public/ -> http://127.0.0.1:3000
+                decision: denied: 501, nothing forwarded (websocket off)
+                reason: websocket off: route /api/public/ answers WebSocket handshakes with 501 (websocket off)
+
+                Access-Control-Allow-Origin: *
+                Access-Control-Expose-Headers: X-Request-Id
+
+                """)
+
+        let malformed = try explain(["--origin", "https://app.example.com:0443", "/api/ws"])
+        #expect(malformed.status == 1)
+        #expect(malformed.stdout.contains("reason: malformed_origin: "), "\(malformed.stdout)")
+
+        let sameOrigin = try explain(["--host", "127.0.0.1:8080", "--origin", "http://127.0.0.1:8080", "/api/admin/ws"])
+        #expect(sameOrigin.status == 0, "\(sameOrigin)")
+        #expect(sameOrigin.stdout.contains("decision: forwarded (tunnelled): same-origin"))
+        let noOrigin = try explain(["/api/admin/ws"])
+        #expect(noOrigin.status == 0)
+        #expect(noOrigin.stdout.contains("decision: forwarded (tunnelled): no Origin"))
+        let corsOff = try explain(["--origin", "https://evil.example", "/healthz"])
+        #expect(corsOff.status == 0)
+        #expect(corsOff.stdout.contains("decision: forwarded (tunnelled): cors off, no origin check"))
+        let noRoute = try explain(["--origin", page, "/elsewhere"])
+        #expect(noRoute.status == 1)
+        #expect(noRoute.stdout.contains("decision: denied: 404, no route matches this path"))
+
+        let report = try writeConf(
+            "listen 127.0.0.1:0\nupstream a http://127.0.0.1:1\nroute / { upstream a; allow_origin https://a.example; enforce report }\n"
+        )
+        let reported = try explain(["--origin", "https://evil.example", "/ws"], conf: report)
+        #expect(reported.status == 1)
+        #expect(reported.stdout.contains("decision: denied: enforce report, tunnelled anyway; a warning is logged"))
+        #expect(reported.stdout.contains("reason: origin_not_allowed: "))
+
+        let invalid = try explain(["--origin", page, "/"], conf: try writeConf("nonsense"))
+        #expect(invalid.status == 2)
+        let misuse = try explain(["--preflight", "--origin", page, "/api/ws"])
+        #expect(misuse.status != 0 && misuse.status != 1 && misuse.status != 2, "\(misuse)")
+        #expect(misuse.stderr.contains("--websocket explains a handshake"), "\(misuse.stderr)")
+        #expect(try run(["explain", "--help"]).stdout.contains("--websocket"))
+    }
+
     @Test func serveRefusesAnInvalidConfAndAnUnbindablePort() throws {
         let invalid = try run(["serve", "--config", try writeConf("listen 127.0.0.1:0\nroute /a/ { }\n")])
         #expect(invalid.status != 0)

@@ -21,7 +21,7 @@ struct GrafanaDashboardTests {
     static let requiredMetrics: Set<String> = [
         "cors_proxy_requests_total", "cors_proxy_denials_total", "cors_proxy_upstream_errors_total",
         "cors_proxy_request_duration_seconds_bucket", "cors_proxy_in_flight_requests", "cors_proxy_reloads_total",
-        "cors_proxy_build_info",
+        "cors_proxy_build_info", "cors_proxy_websocket_tunnels", "cors_proxy_tls_handshake_errors_total",
     ]
 
     /// One PromQL query of the dashboard and where it is.
@@ -129,6 +129,8 @@ struct GrafanaDashboardTests {
         #expect(try client.request("GET", "/report/items", headers: [evil]).status == 200)  // reported
         #expect(try client.request("GET", "/nowhere", headers: [app]).status == 404)  // no route
         #expect(try proxy.client().request("GET", "/dead/x", headers: [app]).status == 502)  // upstream error
+        let socket = try WebSocketClient.open(port: proxy.port, path: "/api/ws/echo", origin: app.1)  // websocket
+        socket.close()
         proxy.process.signal(SIGHUP)  // a reload (the same conf)
         try proxy.process.waitForLine("reload") { $0.contains("conf reloaded") }
 

@@ -50,6 +50,22 @@ struct WebSocketTunnelTests {
         #expect(tunnel.url == "http://127.0.0.1:3000/api/ws")
     }
 
+    /// The tunnel connects as an exchange to that upstream does: an https upstream's `ca_file`
+    /// (and the rest of its TLS settings) goes with it.
+    @Test func aTunnelToAnHTTPSUpstreamCarriesItsTLSSettings() throws {
+        let h = try ConnectionHarness(
+            conf: ConnectionHarness.conf + """
+
+                upstream secure { url https://127.0.0.1:8443; ca_file /etc/cors-proxy/ca.pem }
+                route /secure/ { upstream secure }
+                """)
+        try h.send(Self.handshake(path: "/secure/ws"))
+        let tunnel = try #require(h.upstream.transfers.first?.tunnel)
+        #expect(tunnel.url == "https://127.0.0.1:8443/secure/ws")
+        #expect(tunnel.tls?.caFile == "/etc/cors-proxy/ca.pem")
+        #expect(tunnel.tls?.verify == true)
+    }
+
     @Test func the101ComesBackUnchangedAndBytesPassBothWaysUntouched() throws {
         let (h, transfer) = try open()
         let out = try h.output()

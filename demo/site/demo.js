@@ -6,6 +6,8 @@
 const params = new URLSearchParams(location.search);
 // `?proxy=http://127.0.0.1:PORT` points the page at another proxy.
 const PROXY = (params.get('proxy') || 'http://127.0.0.1:8080').replace(/\/$/, '');
+// The same proxy for WebSocket (ws://, or wss:// for an https:// proxy).
+const PROXY_WS = PROXY.replace(/^http/, 'ws');
 
 // id, what is called, what should happen and why. `expect`: 'ok' (2xx readable),
 // 'blocked' (the browser refuses the response: TypeError), or a status the script can read.
@@ -77,6 +79,28 @@ const SCENARIOS = [
     why: 'The <code>legacy</code> upstream (127.0.0.1:3999) is not running. The proxy\'s own 502 carries the ' +
       'CORS headers, so the script reads the real status instead of an opaque network error.',
   },
+  // WebSocket cards (`socket`: the path opened with new WebSocket()). `expect`: 'echo' (opens, the
+  // API echoes the message) or 'refused' (never opens: onclose with 1006).
+  {
+    id: 'ws-allowed',
+    title: 'WebSocket from this origin',
+    socket: '/api/ws/echo',
+    code: "const ws = new WebSocket('PROXY/api/ws/echo');\nws.onopen = () => ws.send('hello');",
+    expect: 'echo',
+    why: 'Browsers apply no CORS to WebSocket, so the proxy checks the handshake\'s <code>Origin</code> itself, ' +
+      'against <code>allow_origin</code> of route <code>/api/</code>: this origin is listed, so the handshake is ' +
+      'tunnelled to the API, which echoes the message.',
+  },
+  {
+    id: 'ws-denied',
+    title: 'WebSocket hijacking, stopped',
+    socket: '/api/admin/ws/echo',
+    code: "new WebSocket('PROXY/api/admin/ws/echo')",
+    expect: 'refused',
+    why: 'Any page may open a socket to any host, and the browser sends the user\'s cookies with it. Route ' +
+      '<code>/api/admin/</code> only allows <code>https://admin.example.com</code>: the proxy refuses the ' +
+      'handshake (403) and the API never sees it; the page only gets <code>onclose</code> with code 1006.',
+  },
 ];
 
 let explanations = {};
@@ -93,13 +117,15 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function describeCall(s) {
-  return s.code.replace('PROXY', PROXY);
+  return s.code.replace('PROXY', s.socket ? PROXY_WS : PROXY);
 }
 
 function buildCards() {
   const main = document.getElementById('scenarios');
   for (const s of SCENARIOS) {
-    const expectText = s.expect === 'ok' ? 'allowed' : s.expect === 'blocked' ? 'blocked by the browser' : `status ${s.expect}`;
+    const expectText = {
+      ok: 'allowed', blocked: 'blocked by the browser', echo: 'opens and echoes', refused: 'refused by the proxy',
+    }[s.expect] || `status ${s.expect}`;
     const button = el('button', { type: 'button', class: 'run' }, 'Run');
     button.addEventListener('click', () => run(s));
     const card = el('section', { class: 'card', id: `card-${s.id}` },
@@ -114,11 +140,44 @@ function buildCards() {
   }
 }
 
+// A WebSocket card: open, send one message, close on its echo; what the page's script saw, in order.
+function openSocket(s) {
+  return new Promise((resolve) => {
+    const outcome = { kind: 'socket', opened: false, events: [] };
+    const ws = new WebSocket(PROXY_WS + s.socket);
+    const timer = setTimeout(() => { outcome.events.push('(no close after 5 s: closing)'); ws.close(); }, 5000);
+    ws.onopen = () => {
+      outcome.opened = true;
+      outcome.events.push('open');
+      ws.send('hello from ' + location.origin);
+    };
+    ws.onmessage = (event) => {
+      outcome.events.push(`message: ${event.data}`);
+      outcome.echoed = true;
+      ws.close(1000, 'done');
+    };
+    ws.onerror = () => outcome.events.push('error');
+    ws.onclose = (event) => {
+      clearTimeout(timer);
+      outcome.code = event.code;
+      outcome.events.push(`close: code ${event.code}${event.code === 1006 ? ' (abnormal: no close frame)' : ''}` +
+        (event.reason ? `, reason "${event.reason}"` : ''));
+      resolve(outcome);
+    };
+  });
+}
+
 async function run(s) {
   const box = document.getElementById(`result-${s.id}`);
   box.replaceChildren(el('p', { class: 'idle' }, 'running…'));
   const started = performance.now();
   let outcome;
+  if (s.socket) {
+    outcome = await openSocket(s);
+    outcome.ms = Math.round(performance.now() - started);
+    render(s, box, outcome);
+    return outcome;
+  }
   try {
     const response = await fetch(PROXY + s.path, s.init);
     const headers = [...response.headers];
@@ -134,6 +193,8 @@ async function run(s) {
 }
 
 function matches(s, outcome) {
+  if (s.expect === 'echo') return outcome.opened && outcome.echoed === true && outcome.code === 1000;
+  if (s.expect === 'refused') return !outcome.opened && outcome.code === 1006;
   if (s.expect === 'blocked') return outcome.kind === 'error';
   if (outcome.kind !== 'response') return false;
   if (s.expect === 'ok') return outcome.status >= 200 && outcome.status < 300;
@@ -147,17 +208,28 @@ function excerpt(text) {
 }
 
 function render(s, box, outcome) {
-  const failed = outcome.kind === 'error' || outcome.status >= 400;
+  const isSocket = outcome.kind === 'socket';
+  const failed = isSocket ? !outcome.opened : outcome.kind === 'error' || outcome.status >= 400;
   const good = matches(s, outcome);
-  const badgeClass = outcome.kind === 'error' ? 'bad' : outcome.status < 400 ? 'good' : 'warn';
-  const badgeText = outcome.kind === 'error' ? outcome.error : `${outcome.status} ${outcome.statusText}`.trim();
+  let badgeClass = outcome.kind === 'error' ? 'bad' : outcome.status < 400 ? 'good' : 'warn';
+  let badgeText = outcome.kind === 'error' ? outcome.error : `${outcome.status} ${outcome.statusText}`.trim();
+  if (isSocket) {
+    badgeClass = outcome.opened ? 'good' : 'bad';
+    badgeText = outcome.opened ? `open, echoed, closed ${outcome.code}` : `closed ${outcome.code} without opening`;
+  }
   const children = [
     el('div', { class: 'status-line' },
       el('span', { class: `badge ${badgeClass}` }, badgeText),
       el('span', { class: good ? 'verdict ok' : 'verdict unexpected' }, good ? '✓ as expected' : '✗ not what the demo expects'),
       el('span', { class: 'ms' }, `${outcome.ms} ms`)),
   ];
-  if (outcome.kind === 'response') {
+  if (isSocket) {
+    children.push(el('h3', {}, 'Events the script saw'), el('pre', {}, outcome.events.join('\n')));
+    if (failed) {
+      children.push(el('p', { class: 'note' },
+        'The script learns nothing more (not even the 403): the browser console says why; so does explain:'));
+    }
+  } else if (outcome.kind === 'response') {
     const lines = outcome.headers.map(([n, v]) => `${n}: ${v}`).join('\n') || '(none)';
     const probes = outcome.probes.map(([n, v]) => `response.headers.get('${n}') → ${v === null ? 'null' : JSON.stringify(v)}`).join('\n');
     children.push(

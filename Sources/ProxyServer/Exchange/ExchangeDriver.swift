@@ -28,6 +28,9 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     private var closeAtBoundary = false
     /// A tunnel is open (counted in `cors_proxy_websocket_tunnels` until it closes).
     private var tunnelOpen = false
+    /// The open tunnel's route: its exchange record ends with the handshake, and a failure of
+    /// the tunnel is still logged and counted under its route and upstream.
+    private var tunnelRoute: ServingRoute?
 
     package init(server: ServerContext, transport: Transport) {
         self.server = server
@@ -146,7 +149,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         case .deny(let status, let headers, _):
             local = LocalResponse(
                 status: status, headers: headers, body: status == 404 ? "no route for \(String(head.path))\n" : nil)
-        case .forward where route?.policy?.settings.websocket == false:
+        case .forward where route?.refusesWebSocket == true:
             local = LocalResponse(
                 status: 501, headers: decision.proxyMadeResponseHeaders,
                 body: "WebSocket is off for this route (websocket off)\n")
@@ -348,14 +351,15 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             run(machine.upstreamEnd(now: now))
         case .failed(let error):
             dropTransfer()
-            if let route = exchange?.route {
+            let route = exchange?.route ?? tunnelRoute
+            if let route {
                 server.metrics.upstreamError(upstream: route.upstreamName, kind: error.kind)
             }
             server.logger.warning(
                 "upstream failed",
                 metadata: [
-                    "event": "upstream_error", "cors.route": "\(exchange?.routeLabel ?? "-")",
-                    "upstream.name": "\(exchange?.route?.upstreamName ?? "-")",
+                    "event": "upstream_error", "cors.route": "\(exchange?.routeLabel ?? route?.label ?? "-")",
+                    "upstream.name": "\(route?.upstreamName ?? "-")",
                     "upstream.error": "\(error.kind.rawValue)", "cors.detail": "\(error.detail)",
                 ])
             exchange?.note = error.detail
@@ -378,6 +382,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
                 transport.writeHead(status: status, reason: reason, headers: headers, framing: .none, close: false))
             self.exchange = exchange
             tunnelOpen = true
+            tunnelRoute = exchange.route
             server.metrics.tunnelOpened()
             // The exchange (and the duration histogram) covers the handshake; the tunnel follows.
             finish(status: status, note: nil)
@@ -419,7 +424,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         let request = TunnelRequest(
             url: route.upstreamURL(path: head.path, query: head.query), handshake: handshake,
             connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
-            idleTimeoutMilliseconds: route.timeoutMilliseconds)
+            idleTimeoutMilliseconds: route.timeoutMilliseconds, tls: route.upstreamTLS)
         generation &+= 1
         let expected = generation
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
@@ -457,6 +462,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     private func tunnelClosed() {
         guard tunnelOpen else { return }
         tunnelOpen = false
+        tunnelRoute = nil
         server.metrics.tunnelClosed()
     }
 

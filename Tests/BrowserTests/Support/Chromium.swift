@@ -44,10 +44,15 @@ enum Chromium {
     }
 
     /// Loads `url` in a fresh headless Chromium (temporary profile) and returns the serialized
-    /// DOM once the page is done, bounded by `timeout` seconds of real time.
-    /// `extraArguments` go before the URL (`--ignore-certificate-errors-spki-list=…`, say).
+    /// DOM once the page is done, bounded by `timeout` seconds of real time. With a virtual time
+    /// budget (the default) "done" is as above; with nil, Chromium dumps at the page's load event
+    /// in real time (a page that waits for WebSocket events holds its load event back itself:
+    /// Pages/websocket.js says how). `extraArguments` go before the URL
+    /// (`--ignore-certificate-errors-spki-list=…`, say). `whileRunning` runs once the browser
+    /// has started (a test that acts on the servers while the page waits).
     static func dumpDOM(
-        url: String, extraArguments: [String] = [], virtualTimeBudgetMilliseconds: Int = 10_000, timeout: Double = 60
+        url: String, extraArguments: [String] = [], virtualTimeBudgetMilliseconds: Int? = 10_000,
+        timeout: Double = 60, whileRunning: () throws -> Void = {}
     ) throws -> String {
         let executable = try executable()
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -68,10 +73,11 @@ enum Chromium {
                 "--disable-component-update",
                 "--disable-sync",
                 "--disable-dev-shm-usage",
-                "--virtual-time-budget=\(virtualTimeBudgetMilliseconds)",
-                "--dump-dom",
-            ] + extraArguments + [url], name: "chromium")
+            ] + (virtualTimeBudgetMilliseconds.map { ["--virtual-time-budget=\($0)"] } ?? []) + ["--dump-dom"]
+                + extraArguments + [url],
+            name: "chromium")
         defer { browser.stop() }
+        try whileRunning()
         guard let status = browser.exitStatusAfterOutput(timeout: timeout) else {
             browser.stop()
             throw BrowserTestFailure(
