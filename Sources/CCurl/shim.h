@@ -89,6 +89,10 @@ static inline int ccurl_shutdown_write(int fd) { return shutdown(fd, SHUT_WR); }
 /// prctl is variadic and pthread_setname_np needs _GNU_SOURCE: neither reaches Swift.
 #include <sys/prctl.h>
 static inline int ccurl_name_this_thread(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+/// Gives the heap's free pages back to the kernel (glibc's malloc.h is not in Swift's Glibc module).
+#include <malloc.h>
+static inline void ccurl_trim_heap(void) { malloc_trim(0); }
 #endif
 
 #endif

@@ -88,6 +88,14 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     private var nextIdleCheck: UInt64 = .max
     /// curl's timer (`CURLMOPT_TIMERFUNCTION`): when to call `socket_action(CURL_SOCKET_TIMEOUT)`.
     private var curlTimerDeadline: UInt64 = .max
+    /// When to hand freed heap memory back to the kernel (`trimWhenIdle`): `idleTrimDelay` after
+    /// the last transfer ended, if one ran since the last trim.
+    private var trimDeadline: UInt64 = .max
+    private var ranSinceTrim = false
+    private let idleTrims = Atomic<Int>(0)
+    /// How many times the worker gave memory back after a burst (any thread; tests).
+    package var idleTrimCount: Int { idleTrims.load(ordering: .relaxed) }
+    static let idleTrimDelayNanoseconds: UInt64 = 1_000_000_000
     private(set) var stopping = false
     private var cleanedUp = false
     let allocator = ReceiveBufferPool.allocator
@@ -273,6 +281,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
                 collectFinished(multi)
                 checkIdleDeadlines()
                 flushEvents()
+                trimWhenIdle()
                 poller.wait(
                     timeoutMilliseconds: waitMilliseconds(),
                     curl: { fd, action in curl_multi_socket_action(multi, fd, action, &running) },
@@ -290,6 +299,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
                 collectFinished(multi)
                 checkIdleDeadlines()
                 flushEvents()
+                trimWhenIdle()
                 curl_multi_poll(multi, nil, 0, waitMilliseconds(), nil)
             }
         #endif
@@ -463,8 +473,33 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     /// Until the next idle check or curl timer (ms, rounded up), at most `maxPollMilliseconds`.
     /// Measured from the turn's start: the turn's own work only makes the wait shorter.
+    /// Gives the heap's free pages back to the kernel once the worker has been idle (no
+    /// transfer, no tunnel) for `idleTrimDelayNanoseconds` after a burst. glibc returns only
+    /// the free memory at the top of a heap by itself; the rest of a burst's buffers (download
+    /// chunks, upstream connections, every event loop's allocations: `malloc_trim` walks every
+    /// arena) stayed resident: 512 clients then 1 MiB downloads left 96 MiB where 41 MiB was in
+    /// use (docs/BENCHMARKS.md, "Memory"). Never under load: a transfer starting cancels it.
+    private func trimWhenIdle() {
+        guard transfers.isEmpty else {
+            ranSinceTrim = true
+            trimDeadline = .max
+            return
+        }
+        guard ranSinceTrim else { return }
+        if trimDeadline == .max {
+            trimDeadline = turnNow &+ Self.idleTrimDelayNanoseconds
+        } else if trimDeadline <= turnNow {
+            #if os(Linux)
+                ccurl_trim_heap()
+            #endif
+            ranSinceTrim = false
+            trimDeadline = .max
+            idleTrims.add(1, ordering: .relaxed)
+        }
+    }
+
     private func waitMilliseconds() -> Int32 {
-        let deadline = min(nextIdleCheck, curlTimerDeadline)
+        let deadline = min(nextIdleCheck, curlTimerDeadline, trimDeadline)
         if deadline == .max { return Int32(Self.maxPollMilliseconds) }
         if deadline <= turnNow { return 0 }
         return Int32(min(Self.maxPollMilliseconds, (deadline - turnNow + 999_999) / 1_000_000))

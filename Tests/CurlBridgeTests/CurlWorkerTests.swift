@@ -156,6 +156,27 @@ struct CurlWorkerTests {
         }
     }
 
+    /// After a burst the worker gives freed heap memory back to the kernel, once, a second after
+    /// its last transfer ended; never while transfers run, nor again while it stays idle.
+    @Test func anIdleWorkerTrimsTheHeapOnceAfterABurst() async throws {
+        try await withWorker { worker, upstream in
+            #expect(worker.idleTrimCount == 0, "nothing ran yet")
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(worker.idleTrimCount == 0, "an idle worker that ran nothing does not trim")
+            for _ in 0..<3 {
+                let (get, _) = try await exchange(worker, request(upstream.url("/hello")))
+                #expect(get.status == 200)
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while worker.idleTrimCount == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(worker.idleTrimCount == 1)
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(worker.idleTrimCount == 1, "once per burst")
+        }
+    }
+
     @Test func anyMethodWithAndWithoutBody() async throws {
         let cases: [(String, Int?)] = [
             ("GET", 11), ("PROPFIND", nil), ("PROPFIND", 20), ("PATCH", 5), ("OPTIONS", nil), ("DELETE", nil),

@@ -324,13 +324,19 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             url: route.upstreamURL(path: head.path, query: head.query), method: head.method, headers: headers,
             body: framing, connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
             idleTimeoutMilliseconds: route.timeoutMilliseconds, tls: route.upstreamTLS)
+        beginUpstream { server.transport.startTransfer(request, on: eventLoop, handler: $0) }
+    }
+
+    /// Starts the exchange's upstream work with `start`, whose events come back to this driver
+    /// on its loop; events of an earlier exchange's transfer (an older generation) are dropped.
+    private func beginUpstream(
+        _ start: (_ handler: @escaping @Sendable (UpstreamEvent) -> Void) -> any UpstreamTransfer
+    ) {
         generation &+= 1
         let expected = generation
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         self.exchange?.upstreamStarted = eventLoop.now
-        let transfer = server.transport.startTransfer(request, on: eventLoop) { event in
-            bound.value.upstreamEvent(event, generation: expected)
-        }
+        let transfer = start { event in bound.value.upstreamEvent(event, generation: expected) }
         self.transfer = transfer
         if !transport.isWritable { transfer.setClientWritable(false) }
     }
@@ -425,15 +431,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             url: route.upstreamURL(path: head.path, query: head.query), handshake: handshake,
             connectTimeoutMilliseconds: route.connectTimeoutMilliseconds,
             idleTimeoutMilliseconds: route.timeoutMilliseconds, tls: route.upstreamTLS)
-        generation &+= 1
-        let expected = generation
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        self.exchange?.upstreamStarted = eventLoop.now
-        let transfer = server.transport.startTunnel(request, on: eventLoop) { event in
-            bound.value.upstreamEvent(event, generation: expected)
-        }
-        self.transfer = transfer
-        if !transport.isWritable { transfer.setClientWritable(false) }
+        beginUpstream { server.transport.startTunnel(request, on: eventLoop, handler: $0) }
     }
 
     /// Upstream bytes through an open tunnel, their frames followed; after going away, only up
