@@ -200,8 +200,12 @@ fi
 start_cors() {  # TARGET BINARY PORT FLAGS...  (the conf's listen port is rewritten; a TLS listener added)
     local t=$1 bin=$2 port=$3; shift 3
     shift_ports <"$BENCH/proxy.conf" | sed "s/127.0.0.1:$(P 18084)\b/127.0.0.1:$port/" >"$TMP/$t.conf"
-    printf '\nlisten 127.0.0.1:%s tls\ntls {\n    certificate %s\n    key %s\n}\n' \
-        "${TLS_PORT[$t]}" "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >>"$TMP/$t.conf"
+    # Only when a TLS scenario runs: an A/B against a build from before TLS listeners existed
+    # (CORS_BIN_B) still works on the cleartext scenarios.
+    if [ "$WANT_TLS" = 1 ]; then
+        printf '\nlisten 127.0.0.1:%s tls\ntls {\n    certificate %s\n    key %s\n}\n' \
+            "${TLS_PORT[$t]}" "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >>"$TMP/$t.conf"
+    fi
     "$bin" check --config "$TMP/$t.conf" >/dev/null || die "$t: cors-proxy check rejected bench/proxy.conf"
     pin "$PROXY_CORE" "$bin" serve --config "$TMP/$t.conf" "$@" >/dev/null 2>"$TMP/$t.log" &
     PID[$t]=$!; STARTED+=($!); wait_port "$port" "${PID[$t]}" "$t"

@@ -357,7 +357,9 @@ struct CurlTunnelTests {
                 exchanges += 1
                 try await Task.sleep(for: .milliseconds(250))
             }
-            #expect(exchanges > 10)
+            // Enough turns that the cache was pruned past the max age several times (a slow
+            // machine or a sanitizer manages fewer than the ~20 a quiet one does).
+            #expect(exchanges >= 4)
             try await client.run { $0.send(clientFrame(Frame.text, "still here")) }
             try await client.wait(until: { !$0.frames.isEmpty || $0.terminal != nil })
             let (frame, terminal) = try await client.run { ($0.frames.first, $0.terminal) }
