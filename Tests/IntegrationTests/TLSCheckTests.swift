@@ -18,23 +18,8 @@ import Testing
         let dir = try directory ?? scratch()
         let path = dir + "/proxy.conf"
         try conf.write(toFile: path, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = builtProductsDirectory().appendingPathComponent("cors-proxy")
-        process.arguments = [command, "--config", path]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            path,
-            Run(
-                status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                stderr: String(decoding: stderr, as: UTF8.self))
-        )
+        let result = try runCORSProxy([command, "--config", path])
+        return (path, Run(status: result.status, stdout: result.stdout, stderr: result.stderr))
     }
 
     func scratch() throws -> String {
