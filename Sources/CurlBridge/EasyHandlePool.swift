@@ -6,9 +6,10 @@ import CCurl
 struct EasyHandlePool {
     /// Idle handles kept at most; more are destroyed when their transfer ends. As many as the
     /// worker's connection limit, so a steady load reuses every handle it needs: with 64, 512
-    /// clients made and destroyed a handle (and its 128 KiB receive buffer) per request, and the
-    /// churn fragmented the heap to 90 MiB of peak RSS against 45 MiB (docs/BENCHMARKS.md).
-    /// An idle handle holds its `Curl_easy` and the buffer pages its transfers touched.
+    /// clients made and destroyed a handle (its `Curl_easy` and the allocations behind its options)
+    /// per request, and the churn fragmented the heap to 90 MiB of peak RSS against 45 MiB
+    /// (docs/BENCHMARKS.md). curl 7.88 allocates the 128 KiB receive buffer per transfer, not per
+    /// handle, so an idle handle is a few KiB.
     static let limit = 1024
 
     private var idle: [EasyHandle] = []
