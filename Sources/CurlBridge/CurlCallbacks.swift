@@ -19,24 +19,51 @@ extension CurlWorker {
         return line.count
     }
 
+    /// Takes every piece curl delivers, and pauses receiving from here once the credit is spent
+    /// or the client cannot take more. Refusing a piece (`CURL_WRITEFUNC_PAUSE`) would make curl
+    /// copy the rest of its read (up to 128 KiB, in pieces of 16 KiB) into a buffer it allocates
+    /// until the unpause: about three 112 KiB copies and allocations per 1 MiB download, which
+    /// also grew the heap (docs/BENCHMARKS.md, "Memory"). Paused here, curl still hands over the
+    /// rest of the read it is delivering, then stops reading: at most one read (128 KiB) beyond
+    /// the credit, as before.
     func receiveBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) -> Int {
         if bytes.isEmpty { return 0 }
-        if transfer.flow.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
-            || !transfer.flow.clientWritable.load(ordering: .relaxed)
+        if !transfer.onWorker.receivePaused
+            && (transfer.flow.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
+                || !transfer.flow.clientWritable.load(ordering: .relaxed))
         {
-            // Not taking the chunk: curl keeps it and delivers it again after the unpause.
-            if !transfer.onWorker.receivePaused {
-                transfer.onWorker.receivePaused = true
-                transfer.append(.receivePaused)
-                markDirty(transfer)
+            guard pauseReceiving(transfer) else {
+                // curl would not pause: refuse the piece instead; curl keeps it.
+                return Int(ccurl_writefunc_pause)
             }
-            return Int(ccurl_writefunc_pause)
         }
+        takeBody(transfer, bytes)
+        if !transfer.onWorker.receivePaused
+            && (transfer.flow.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
+                || !transfer.flow.clientWritable.load(ordering: .relaxed))
+        {
+            _ = pauseReceiving(transfer)
+        }
+        return bytes.count
+    }
+
+    /// Pauses the transfer's receiving from inside its write callback (curl allows it), keeping
+    /// its send side as it is; tells the EventLoop side. False if curl refused.
+    private func pauseReceiving(_ transfer: CurlTransfer) -> Bool {
+        guard let easy = transfer.onWorker.easy else { return false }
+        let bits = ccurl_pause_recv | (transfer.onWorker.readPaused ? ccurl_pause_send : 0)
+        guard curl_easy_pause(easy.raw, bits).isOK else { return false }
+        transfer.onWorker.receivePaused = true
+        transfer.append(.receivePaused)
+        markDirty(transfer)
+        return true
+    }
+
+    private func takeBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) {
         transfer.onWorker.lastActivityNanoseconds = turnNow
         transfer.flow.outstanding.add(bytes.count, ordering: .relaxed)
         transfer.appendBody(bytes, allocator: allocator)
         markDirty(transfer)
-        return bytes.count
     }
 
     func sendBody(_ transfer: CurlTransfer, _ target: UnsafeMutableRawBufferPointer) -> Int {

@@ -378,7 +378,9 @@ struct CurlWorkerTests {
         }
         worker.shutdown()
         try await upstream.stop()
-        #expect(outcome.bodyWhileUnwritable == 0)
+        // curl is paused from the write callback, so it still hands over the rest of the read it
+        // is delivering (at most one receive buffer), then reads nothing until the client is writable.
+        #expect(outcome.bodyWhileUnwritable <= CurlWorker.receiveBufferSize)
         #expect(outcome.bodyBytes == size)
         #expect(outcome.patternIntact)
         #expect(outcome.receivePauses > 0)
