@@ -216,7 +216,9 @@ struct CurlTunnelTests {
             #expect(status == 101)
             #expect(terminal?.error?.kind == .timeout, "\(String(describing: terminal))")
             #expect(elapsed >= .milliseconds(290))
-            #expect(elapsed < .seconds(3))
+            // Loose on purpose: the kind above says the idle timeout fired; this wait runs on the
+            // cooperative pool, which a loaded 2-core CI machine can hold up for seconds.
+            #expect(elapsed < .seconds(10))
             let closed = try #require(upstream.record.closeFuture(tag: "idle"))
             try await wait(closed)
         }
@@ -292,7 +294,7 @@ struct CurlTunnelTests {
             #expect(payload == total)
             #expect(intact)
             #expect(terminal?.error?.kind == .timeout, "\(String(describing: terminal))")
-            #expect(elapsed < .seconds(2))
+            #expect(elapsed < .seconds(10))  // loose: see idleTunnelTimesOut
         }
     }
 

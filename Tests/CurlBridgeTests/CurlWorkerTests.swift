@@ -524,11 +524,13 @@ struct CurlWorkerTests {
             let started = NIODeadline.now()
             let (outcome, _) = try await exchange(
                 worker, request(upstream.url("/hang?tag=idle"), idleTimeout: 300),
-                options: ExchangeOptions(upperBound: .seconds(5)))
+                options: ExchangeOptions(upperBound: .seconds(15)))
             let elapsed = NIODeadline.now() - started
             #expect(outcome.terminal.error?.kind == .timeout, "\(outcome.terminal)")
             #expect(elapsed >= .milliseconds(290))
-            #expect(elapsed < .seconds(3))
+            // Loose on purpose: the kind above says the idle timeout fired; the wait runs on the
+            // cooperative pool, which a loaded 2-core CI machine can hold up for seconds.
+            #expect(elapsed < .seconds(10))
             // The half-done connection is closed, not pooled.
             let closed = try #require(upstream.record.closeFuture(tag: "idle"))
             try await wait(closed)
