@@ -26,11 +26,11 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
     private var frames = WebSocketFrameBoundary()
     /// The Close frame (1001) waits for the current frame to end.
     private var closeAtBoundary = false
-    /// A tunnel is open (counted in `cors_proxy_websocket_tunnels` until it closes).
-    private var tunnelOpen = false
-    /// The open tunnel's route: its exchange record ends with the handshake, and a failure of
-    /// the tunnel is still logged and counted under its route and upstream.
+    /// The open tunnel's route, nil when no tunnel is open (an open one is counted in
+    /// `cors_proxy_websocket_tunnels` until it closes): its exchange record ends with the
+    /// handshake, and a failure of the tunnel is still logged and counted under its route.
     private var tunnelRoute: ServingRoute?
+    private var tunnelOpen: Bool { tunnelRoute != nil }
 
     package init(server: ServerContext, transport: Transport) {
         self.server = server
@@ -107,8 +107,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         case .preflight(let status, let headers):
             local = LocalResponse(status: status, headers: headers, body: nil)
         case .deny(let status, let headers, _):
-            local = LocalResponse(
-                status: status, headers: headers, body: status == 404 ? "no route for \(String(head.path))\n" : nil)
+            local = .denial(status: status, headers: headers, path: head.path)
         case .forward where head.isUpgrade:
             // Upgrades (WebSocket) are not proxied: 501, nothing forwarded.
             local = LocalResponse(
@@ -120,20 +119,27 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             run(machine.receivedHead(shape, plan: .forward(bodyLimit: route?.maxBodySize ?? 0), now: now), head: head)
             return
         }
-        let action = machine.receivedHead(shape, plan: .answerLocally, now: now)
-        guard case .answer(let after) = action else { preconditionFailure("a local answer became \(action)") }
-        let written = transport.writeLocalResponse(
-            status: local.status, headers: local.headers, body: local.body, omitBody: head.method == "HEAD",
-            after: after)
-        exchange?.bytesOut += Int64(written.bytes)
-        if let preflightKey, let route, let rendering = written.rendering, case .preflight = decision,
-            after == .keepAlive
-        {
+        let rendering = answerLocally(local, shape: shape, omitBody: head.method == "HEAD", now: now)
+        if let preflightKey, let route, let rendering, case .preflight = decision {
             route.preflightResponses.store(
                 .init(status: local.status, decision: decision, response: rendering), for: preflightKey)
         }
+    }
+
+    /// Writes a response the proxy makes itself to the head just decided and ends its exchange.
+    /// Returns the rendering when the connection stays open and the transport can replay it
+    /// byte for byte (what the preflight cache keeps).
+    private func answerLocally(
+        _ local: LocalResponse, shape: ExchangeStateMachine.RequestShape, omitBody: Bool, now: NIODeadline
+    ) -> ByteBuffer? {
+        let action = machine.receivedHead(shape, plan: .answerLocally, now: now)
+        guard case .answer(let after) = action else { preconditionFailure("a local answer became \(action)") }
+        let written = transport.writeLocalResponse(
+            status: local.status, headers: local.headers, body: local.body, omitBody: omitBody, after: after)
+        exchange?.bytesOut += Int64(written.bytes)
         finish(status: local.status, note: nil)
         syncTimer()
+        return after == .keepAlive ? written.rendering : nil
     }
 
     /// A WebSocket handshake: the origin is checked with the route's rules (browsers make no
@@ -147,8 +153,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         let local: LocalResponse?
         switch decision {
         case .deny(let status, let headers, _):
-            local = LocalResponse(
-                status: status, headers: headers, body: status == 404 ? "no route for \(String(head.path))\n" : nil)
+            local = .denial(status: status, headers: headers, path: head.path)
         case .forward where route?.refusesWebSocket == true:
             local = LocalResponse(
                 status: 501, headers: decision.proxyMadeResponseHeaders,
@@ -162,13 +167,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             run(machine.receivedHead(head.shape, plan: .tunnel, now: now), head: head)
             return
         }
-        let action = machine.receivedHead(head.shape, plan: .answerLocally, now: now)
-        guard case .answer(let after) = action else { preconditionFailure("a local answer became \(action)") }
-        let written = transport.writeLocalResponse(
-            status: local.status, headers: local.headers, body: local.body, omitBody: false, after: after)
-        exchange?.bytesOut += Int64(written.bytes)
-        finish(status: local.status, note: nil)
-        syncTimer()
+        _ = answerLocally(local, shape: head.shape, omitBody: false, now: now)
     }
 
     /// Bytes from the client through an open tunnel.
@@ -387,8 +386,8 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             exchange.bytesOut += Int64(
                 transport.writeHead(status: status, reason: reason, headers: headers, framing: .none, close: false))
             self.exchange = exchange
-            tunnelOpen = true
-            tunnelRoute = exchange.route
+            guard let route = exchange.route else { preconditionFailure("a tunnel without a route") }
+            tunnelRoute = route
             server.metrics.tunnelOpened()
             // The exchange (and the duration histogram) covers the handshake; the tunnel follows.
             finish(status: status, note: nil)
@@ -459,7 +458,6 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
 
     private func tunnelClosed() {
         guard tunnelOpen else { return }
-        tunnelOpen = false
         tunnelRoute = nil
         server.metrics.tunnelClosed()
     }
@@ -563,6 +561,11 @@ struct LocalResponse {
     var headers: [HeaderField]
     /// A short text body (`text/plain`), or none.
     var body: String?
+
+    /// A denial (403, 404 with `no route for PATH`, …) with the headers the decision gave it.
+    static func denial(status: Int, headers: [HeaderField], path: Substring) -> LocalResponse {
+        LocalResponse(status: status, headers: headers, body: status == 404 ? "no route for \(path)\n" : nil)
+    }
 
     /// 413, 502, 504, 400, 431, 408: `STATUS REASON: detail`, with the CORS headers a success
     /// would have carried for the request's origin, so a browser script can read the status.
