@@ -16,6 +16,14 @@ struct Golden: CustomTestStringConvertible, Sendable {
         self.expected = expected
         self.env = env
     }
+
+    /// Loads the conf: exactly the expected diagnostics, and a configuration unless one is an error.
+    func check(sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+        let result = loadConf(conf, env: env)
+        #expect(result.diagnostics.map(\.description) == expected, sourceLocation: sourceLocation)
+        let hasErrors = expected.contains { $0.contains(": error: ") }
+        #expect((result.configuration == nil) == hasErrors, sourceLocation: sourceLocation)
+    }
 }
 
 /// Every refusal of docs/CONFIG.md §9, as exact golden lines.
@@ -457,10 +465,7 @@ struct Golden: CustomTestStringConvertible, Sendable {
 
     @Test(arguments: cases)
     func golden(_ c: Golden) {
-        let result = loadConf(c.conf, env: c.env)
-        #expect(result.diagnostics.map(\.description) == c.expected)
-        let hasErrors = c.expected.contains { $0.contains(": error: ") }
-        #expect((result.configuration == nil) == hasErrors)
+        c.check()
     }
 
     /// Columns are Characters, not bytes or scalars (docs/CONFIG.md, "Diagnostics").
