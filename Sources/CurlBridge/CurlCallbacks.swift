@@ -28,22 +28,12 @@ extension CurlWorker {
     /// the credit, as before.
     func receiveBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) -> Int {
         if bytes.isEmpty { return 0 }
-        if !transfer.onWorker.receivePaused
-            && (transfer.flow.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
-                || !transfer.flow.clientWritable.load(ordering: .relaxed))
-        {
-            guard pauseReceiving(transfer) else {
-                // curl would not pause: refuse the piece instead; curl keeps it.
-                return Int(ccurl_writefunc_pause)
-            }
+        if !transfer.onWorker.receivePaused && transfer.receiveCreditSpent && !pauseReceiving(transfer) {
+            // curl would not pause: refuse the piece instead; curl keeps it.
+            return Int(ccurl_writefunc_pause)
         }
         takeBody(transfer, bytes)
-        if !transfer.onWorker.receivePaused
-            && (transfer.flow.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
-                || !transfer.flow.clientWritable.load(ordering: .relaxed))
-        {
-            _ = pauseReceiving(transfer)
-        }
+        if !transfer.onWorker.receivePaused && transfer.receiveCreditSpent { _ = pauseReceiving(transfer) }
         return bytes.count
     }
 
@@ -53,13 +43,21 @@ extension CurlWorker {
         guard let easy = transfer.onWorker.easy else { return false }
         let bits = ccurl_pause_recv | (transfer.onWorker.readPaused ? ccurl_pause_send : 0)
         guard curl_easy_pause(easy.raw, bits).isOK else { return false }
-        transfer.onWorker.receivePaused = true
-        transfer.append(.receivePaused)
-        markDirty(transfer)
+        noteReceivePaused(transfer)
         return true
     }
 
-    private func takeBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) {
+    /// Receiving stopped: the EventLoop side is told after the body events before it.
+    func noteReceivePaused(_ transfer: CurlTransfer) {
+        transfer.onWorker.receivePaused = true
+        transfer.append(.receivePaused)
+        markDirty(transfer)
+    }
+
+    /// Passes upstream bytes (a response body's or a tunnel's) to the EventLoop, counted
+    /// against the credit.
+    func takeBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
         transfer.onWorker.lastActivityNanoseconds = turnNow
         transfer.flow.outstanding.add(bytes.count, ordering: .relaxed)
         transfer.appendBody(bytes, allocator: allocator)

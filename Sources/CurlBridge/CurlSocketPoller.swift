@@ -141,7 +141,8 @@
         /// socket curl wants and `tunnel(fd, EPOLL* events)` for each tunnel socket (which returns
         /// false when no tunnel has it any more). Wakeups and unwanted sockets are handled here.
         func wait(
-            timeoutMilliseconds: Int32, curl ready: (Int32, Int32) -> Void, tunnel: (Int32, UInt32) -> Bool
+            timeoutMilliseconds: Int32, woke: () -> Void, curl ready: (Int32, Int32) -> Void,
+            tunnel: (Int32, UInt32) -> Bool
         ) {
             let count = readyFDs.withUnsafeMutableBufferPointer { fds in
                 readyEvents.withUnsafeMutableBufferPointer { events in
@@ -149,6 +150,7 @@
                         epoll, fds.baseAddress, events.baseAddress, Int32(Self.maxEvents), timeoutMilliseconds)
                 }
             }
+            woke()
             guard count > 0 else { return }
             for i in 0..<Int(count) {
                 let fd = readyFDs[i]

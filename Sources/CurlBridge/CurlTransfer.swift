@@ -37,6 +37,13 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     /// Receiving resumes once unconsumed bytes drop to this (hysteresis against ping-pong).
     static let resumeThreshold = receiveCredit / 2
 
+    /// Receiving must stop: the credit is spent or the client cannot take more (worker thread;
+    /// the same rule for response bodies and tunnels).
+    var receiveCreditSpent: Bool {
+        flow.outstanding.load(ordering: .relaxed) >= Self.receiveCredit
+            || !flow.clientWritable.load(ordering: .relaxed)
+    }
+
     /// Shared by the EventLoop and the worker thread: atomics only.
     final class Flow: Sendable {
         /// Response bytes handed to the EventLoop and not yet `consumed`.

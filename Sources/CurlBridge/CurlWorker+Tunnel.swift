@@ -85,8 +85,6 @@ extension CurlWorker {
     func tunnelReady(_ fd: Int32, events: UInt32) -> Bool {
         guard let transfer = tunnelsByFD[fd] else { return false }
         #if os(Linux)
-            // The turn's clock was read before the wait: activity is stamped with the time it happened.
-            turnNow = monotonicNanoseconds()
             if events & (ccurl_epollout | ccurl_epollerr | ccurl_epollhup) != 0 { tunnelWrite(transfer) }
             if events & (ccurl_epollin | ccurl_epollerr | ccurl_epollhup) != 0 { tunnelRead(transfer) }
         #endif
@@ -202,14 +200,8 @@ extension CurlWorker {
             case .open, .body:
                 // The same credit as a response body's: stop reading (and so take the socket out of
                 // the epoll set) until the EventLoop posts `resumeReceive`.
-                if transfer.flow.outstanding.load(ordering: .relaxed) >= CurlTransfer.receiveCredit
-                    || !transfer.flow.clientWritable.load(ordering: .relaxed)
-                {
-                    if !transfer.onWorker.receivePaused {
-                        transfer.onWorker.receivePaused = true
-                        transfer.append(.receivePaused)
-                        markDirty(transfer)
-                    }
+                if transfer.receiveCreditSpent {
+                    if !transfer.onWorker.receivePaused { noteReceivePaused(transfer) }
                     return
                 }
             case .readingHead:
@@ -242,11 +234,11 @@ extension CurlWorker {
                 let used = readHead(transfer, rest)
                 rest = UnsafeRawBufferPointer(rebasing: rest[used...])
             case .open, .body(.untilClose):
-                deliver(transfer, rest)
+                takeBody(transfer, rest)
                 return
             case .body(.length(let remaining)):
                 let n = Int(min(UInt64(rest.count), remaining))
-                deliver(transfer, UnsafeRawBufferPointer(rebasing: rest[0..<n]))
+                takeBody(transfer, UnsafeRawBufferPointer(rebasing: rest[0..<n]))
                 if remaining == UInt64(n) {
                     finishTunnel(transfer)
                 } else {
@@ -255,7 +247,7 @@ extension CurlWorker {
                 return
             case .body(.chunked(var decoder)):
                 do {
-                    _ = try decoder.feed(rest) { deliver(transfer, $0) }
+                    _ = try decoder.feed(rest) { takeBody(transfer, $0) }
                 } catch {
                     closeTunnel(
                         transfer,
@@ -270,14 +262,6 @@ extension CurlWorker {
                 return
             }
         }
-    }
-
-    /// Passes upstream bytes to the EventLoop, counted against the credit.
-    private func deliver(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) {
-        guard !bytes.isEmpty else { return }
-        transfer.flow.outstanding.add(bytes.count, ordering: .relaxed)
-        transfer.appendBody(bytes, allocator: allocator)
-        markDirty(transfer)
     }
 
     /// Feeds head lines to the parser; returns how many bytes of `bytes` the head took.

@@ -84,7 +84,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     /// Where a tunnel's `curl_easy_recv` reads to (`receiveBufferSize` bytes, allocated on first use).
     var tunnelReadBuffer: UnsafeMutableRawBufferPointer?
     private var dirty: [CurlTransfer] = []
-    var turnNow: UInt64 = 0
+    private(set) var turnNow: UInt64 = 0
     private var nextIdleCheck: UInt64 = .max
     /// curl's timer (`CURLMOPT_TIMERFUNCTION`): when to call `socket_action(CURL_SOCKET_TIMEOUT)`.
     private var curlTimerDeadline: UInt64 = .max
@@ -282,11 +282,13 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
                 checkIdleDeadlines()
                 flushEvents()
                 trimWhenIdle()
+                // The clock is read as the wait returns, before any callback runs: activity and
+                // curl's timers are stamped with the time they happened, not the time the wait began.
                 poller.wait(
                     timeoutMilliseconds: waitMilliseconds(),
+                    woke: { turnNow = monotonicNanoseconds() },
                     curl: { fd, action in curl_multi_socket_action(multi, fd, action, &running) },
                     tunnel: { fd, events in self.tunnelReady(fd, events: events) })
-                turnNow = monotonicNanoseconds()
             }
         #else
             while true {
@@ -471,8 +473,6 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
-    /// Until the next idle check or curl timer (ms, rounded up), at most `maxPollMilliseconds`.
-    /// Measured from the turn's start: the turn's own work only makes the wait shorter.
     /// Gives the heap's free pages back to the kernel once the worker has been idle (no
     /// transfer, no tunnel) for `idleTrimDelayNanoseconds` after a burst. glibc returns only
     /// the free memory at the top of a heap by itself; the rest of a burst's buffers (download
@@ -498,6 +498,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         }
     }
 
+    /// Until the next idle check, curl timer or idle trim (ms, rounded up), at most
+    /// `maxPollMilliseconds`. Measured from the turn's start: the turn's own work only makes
+    /// the wait shorter.
     private func waitMilliseconds() -> Int32 {
         let deadline = min(nextIdleCheck, curlTimerDeadline, trimDeadline)
         if deadline == .max { return Int32(Self.maxPollMilliseconds) }
