@@ -249,18 +249,30 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         var out = HPACKHeaders()
         out.reserveCapacity(headers.count + 2)
         out.add(name: ":status", value: String(status))
-        for header in headers where !isConnectionSpecific(header.name) {
-            out.add(name: header.name.lowercased(), value: header.value)
+        // Hop-by-hop fields are HTTP/1.1's (the rewriting's list): HTTP/2 forbids them.
+        for header in headers where HeaderRewriting.kind(of: header.name) != .hopByHop {
+            out.add(name: h2Name(header.name), value: header.value)
         }
         if let extra { out.add(name: extra.0, value: extra.1) }
         return out
     }
 
-    private static func isConnectionSpecific(_ name: String) -> Bool {
-        let n = name.utf8
-        return ASCII.equalsLowercase(n, "connection") || ASCII.equalsLowercase(n, "keep-alive")
-            || ASCII.equalsLowercase(n, "proxy-connection") || ASCII.equalsLowercase(n, "transfer-encoding")
-            || ASCII.equalsLowercase(n, "upgrade")
+    /// `name` in lowercase without a new string where it can: the proxy's own CORS names as
+    /// literals (every allowed preflight and CORS response carries several, all over 15 bytes,
+    /// so `lowercased()` would allocate each), and names already lowercase as they are.
+    private static func h2Name(_ name: String) -> String {
+        switch name {
+        case CORSHeader.allowOrigin: return "access-control-allow-origin"
+        case CORSHeader.allowCredentials: return "access-control-allow-credentials"
+        case CORSHeader.allowMethods: return "access-control-allow-methods"
+        case CORSHeader.allowHeaders: return "access-control-allow-headers"
+        case CORSHeader.exposeHeaders: return "access-control-expose-headers"
+        case CORSHeader.maxAge: return "access-control-max-age"
+        case CORSHeader.allowPrivateNetwork: return "access-control-allow-private-network"
+        case CORSHeader.vary: return "vary"
+        default:
+            return name.utf8.contains { $0 &- UInt8(ascii: "A") < 26 } ? name.lowercased() : name
+        }
     }
 
     /// After a complete response: the stream is done. A request body still arriving is
