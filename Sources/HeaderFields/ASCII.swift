@@ -68,13 +68,6 @@ package enum ASCII {
         return true
     }
 
-    /// `utf8` starts with the lowercase ASCII `lower`, ignoring the case of `utf8`.
-    @inlinable
-    package static func hasLowercasePrefix(_ utf8: String.UTF8View, _ lower: StaticString) -> Bool {
-        guard utf8.count >= lower.utf8CodeUnitCount else { return false }
-        return equalsLowercase(utf8.prefix(lower.utf8CodeUnitCount), lower)
-    }
-
     /// For strings without contiguous UTF-8 (bridged): rare.
     @usableFromInline
     static func slowEqualsLowercase<Bytes: Sequence<UInt8>>(_ bytes: Bytes, _ lower: StaticString) -> Bool {

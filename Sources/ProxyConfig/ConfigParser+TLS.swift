@@ -119,7 +119,6 @@ extension ConfigParser {
         switch name {
         case "tls_verify":
             guard let verify = value(Units.onOff(token.text, directive: name), token) else { return }
-            builder.verify = verify
             if !verify { builder.verifyOff = token.location }
         case "ca_file":
             builder.caFile = confFile(token, directive: name)
@@ -141,7 +140,7 @@ extension ConfigParser {
             }
             return
         }
-        var settings = UpstreamTLSSettings(caFile: builder.caFile, verify: builder.verify ?? true)
+        var settings = UpstreamTLSSettings(caFile: builder.caFile, verify: builder.verifyOff == nil)
         switch (builder.clientCertificate, builder.clientKey) {
         case (let certificate?, let key?):
             settings.clientIdentity = ClientIdentity(certificate: certificate, key: key)

@@ -22,10 +22,9 @@ struct UpstreamBuilder {
     /// Registered under `name` (false for a duplicate, which is only validated).
     var registered: Bool
     var caFile: ConfFile?
-    var verify: Bool?
     var clientCertificate: ConfFile?
     var clientKey: ConfFile?
-    /// The `off` of `tls_verify off`, for its warning.
+    /// The `off` of `tls_verify off` (nil: verify, the default), for its warning.
     var verifyOff: SourceLocation?
     /// Every TLS directive written, at its name: refused on an `http://` upstream.
     var tlsDirectives: [(name: String, location: SourceLocation)] = []
