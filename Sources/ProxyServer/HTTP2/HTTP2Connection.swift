@@ -27,12 +27,16 @@ enum HTTP2Connection {
         stream.streamResetFrameRateLimit.windowLength = .seconds(30)
         let sync = channel.pipeline.syncOperations
         let manager = HTTP2ConnectionManager()
+        let boundManager = NIOLoopBound(manager, eventLoop: channel.eventLoop)
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
-            streamDelegate: HTTP2ConnectionManager.StreamEvents(NIOLoopBound(manager, eventLoop: channel.eventLoop))
+            streamDelegate: HTTP2ConnectionManager.StreamEvents(boundManager)
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
-                try streamChannel.pipeline.syncOperations.addHandler(HTTP2StreamHandler(server: server, scheme: .https))
+                // A held request checks whether the connection failed in the read that brought it
+                // (the 201st reset of a rapid reset ends the connection, not its stream).
+                try streamChannel.pipeline.syncOperations.addHandler(
+                    HTTP2StreamHandler(server: server, scheme: .https, connection: boundManager))
             }
         }
         try sync.addHandler(manager)

@@ -36,9 +36,14 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     /// The response's last frame carried END_STREAM.
     private var ended = false
 
-    init(server: ServerContext, scheme: Scheme) {
+    /// The stream's connection: whether it hit a protocol error (checked before a held request
+    /// starts). Nil for a stream not made by `HTTP2Connection`.
+    private let connection: NIOLoopBound<HTTP2ConnectionManager>?
+
+    init(server: ServerContext, scheme: Scheme, connection: NIOLoopBound<HTTP2ConnectionManager>? = nil) {
         self.server = server
         self.scheme = scheme
+        self.connection = connection
     }
 
     // MARK: Channel events
@@ -85,18 +90,9 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     private func releaseHeld() {
         guard let held, let context else { return }
         self.held = nil
-        guard context.channel.isActive, !driver.isClosed, !Self.connectionFailed(context) else { return }
+        guard context.channel.isActive, !driver.isClosed, connection?.value.failed != true else { return }
         for payload in held { process(payload) }
         context.flush()
-    }
-
-    /// The connection hit a protocol error in the read that brought this request (the 201st reset
-    /// of a rapid reset is that stream's own RST_STREAM: it ends the connection, not the stream).
-    private static func connectionFailed(_ context: ChannelHandlerContext) -> Bool {
-        guard let parent = context.channel.parent,
-            let manager = try? parent.pipeline.syncOperations.handler(type: HTTP2ConnectionManager.self)
-        else { return false }
-        return manager.failed
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
