@@ -100,7 +100,6 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     }
 
     package let id: UInt64
-    let work: Work
     /// The request's `idleTimeoutMilliseconds` (0: none).
     let idleTimeoutMilliseconds: Int
     let eventLoop: any EventLoop
@@ -115,18 +114,14 @@ package final class CurlTransfer: UpstreamTransfer, @unchecked Sendable {
     package var receivePauseCount: Int { onLoop.receivePauseCount }
 
     init(
-        id: UInt64, work: Work, eventLoop: any EventLoop,
+        id: UInt64, idleTimeoutMilliseconds: Int, eventLoop: any EventLoop,
         handler: @escaping @Sendable (UpstreamEvent) -> Void, worker: CurlWorker
     ) {
         self.id = id
-        self.work = work
+        self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
         self.eventLoop = eventLoop
         self.handler = handler
         self.worker = worker
-        switch work {
-        case .exchange(let request): idleTimeoutMilliseconds = request.idleTimeoutMilliseconds
-        case .tunnel(let request): idleTimeoutMilliseconds = request.idleTimeoutMilliseconds
-        }
         self.idleTimeoutNanoseconds =
             idleTimeoutMilliseconds > 0 ? UInt64(idleTimeoutMilliseconds) * 1_000_000 : nil
     }

@@ -27,7 +27,9 @@ import Upstream
 /// the thread is joined, to the one thread running `shutdown()`/`deinit`).
 package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     enum Command: Sendable {
-        case start(CurlTransfer)
+        /// The work goes with the command, not the transfer: read once, at the start, it is not
+        /// kept for the transfer's life (a tunnel's handshake would live as long as the tunnel).
+        case start(CurlTransfer, CurlTransfer.Work)
         case requestBody(CurlTransfer, ByteBuffer)
         case requestEnd(CurlTransfer)
         case resumeReceive(CurlTransfer)
@@ -205,8 +207,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     ) -> any UpstreamTransfer {
         let id = nextTransferID.wrappingAdd(1, ordering: .relaxed).oldValue
         let transfer = CurlTransfer(
-            id: id, work: .exchange(request), eventLoop: eventLoop, handler: handler, worker: self)
-        post(.start(transfer))
+            id: id, idleTimeoutMilliseconds: request.idleTimeoutMilliseconds, eventLoop: eventLoop, handler: handler,
+            worker: self)
+        post(.start(transfer, .exchange(request)))
         return transfer
     }
 
@@ -216,8 +219,9 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
     ) -> any UpstreamTransfer {
         let id = nextTransferID.wrappingAdd(1, ordering: .relaxed).oldValue
         let transfer = CurlTransfer(
-            id: id, work: .tunnel(request), eventLoop: eventLoop, handler: handler, worker: self)
-        post(.start(transfer))
+            id: id, idleTimeoutMilliseconds: request.idleTimeoutMilliseconds, eventLoop: eventLoop, handler: handler,
+            worker: self)
+        post(.start(transfer, .tunnel(request)))
         return transfer
     }
 
@@ -243,7 +247,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
             #endif
             wakersInFlight.subtract(1, ordering: .sequentiallyConsistent)
         case .refused:
-            if case .start(let transfer) = command {
+            if case .start(let transfer, _) = command {
                 let failure = PendingEvent.event(.failed(.shuttingDown(started: false)))
                 transfer.eventLoop.execute { transfer.deliver([failure]) }
             }
@@ -321,8 +325,8 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
 
     private func apply(_ command: Command) {
         switch command {
-        case .start(let transfer):
-            switch transfer.work {
+        case .start(let transfer, let work):
+            switch work {
             case .exchange(let request): begin(transfer, request)
             case .tunnel(let request): beginTunnel(transfer, request)
             }
@@ -615,7 +619,7 @@ package final class CurlWorker: UpstreamTransport, @unchecked Sendable {
         // A poster may still be inside curl_multi_wakeup; the multi must outlive it.
         while wakersInFlight.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
         for command in leftovers {
-            if case .start(let transfer) = command { fail(transfer, .shuttingDown(started: false)) }
+            if case .start(let transfer, _) = command { fail(transfer, .shuttingDown(started: false)) }
         }
         for transfer in Array(transfers.values) {
             remove(transfer, forbidReuse: true)
