@@ -56,12 +56,8 @@ struct PointerOption {
     static let readData = PointerOption(raw: CURLOPT_READDATA)
     static let sockoptData = PointerOption(raw: CURLOPT_SOCKOPTDATA)
     static let closeSocketData = PointerOption(raw: CURLOPT_CLOSESOCKETDATA)
-}
-
-/// A `CURLOPT_*` whose argument is a `CURLSH *` (a share object must outlive the handles using it).
-struct ShareOption {
-    let raw: CURLoption
-    static let share = ShareOption(raw: CURLOPT_SHARE)
+    /// A `CURLSH *` (a share object must outlive the handles using it).
+    static let share = PointerOption(raw: CURLOPT_SHARE)
 }
 
 /// A `CURLOPT_*` whose argument is a `curl_slist *` curl keeps until the transfer is done.
@@ -160,11 +156,6 @@ struct EasyHandle {
 
     @discardableResult
     func set(_ option: PointerOption, _ value: UnsafeMutableRawPointer?) -> CURLcode {
-        ccurl_setopt_ptr(raw, option.raw, value)
-    }
-
-    @discardableResult
-    func set(_ option: ShareOption, _ value: UnsafeMutableRawPointer?) -> CURLcode {
         ccurl_setopt_ptr(raw, option.raw, value)
     }
 

@@ -85,8 +85,7 @@ package struct ResponseHeadParser {
         guard let space = line.firstIndex(of: UInt8(ascii: " ")), line.count > space + 5 else { return "" }
         let phrase = trimmed(UnsafeRawBufferPointer(rebasing: line[(space + 5)...]))
         for byte in phrase where byte < 0x20 && byte != 0x09 || byte == 0x7F { return "" }
-        // The common phrases come back as literals: no allocation for them.
-        if phrase.count == 2 && phrase[0] == UInt8(ascii: "O") && phrase[1] == UInt8(ascii: "K") { return "OK" }
+        // Phrases of up to 15 bytes ("OK", "Not Found", …) are small strings: no allocation.
         return String(decoding: phrase, as: UTF8.self)
     }
 
