@@ -52,6 +52,8 @@ struct HTTP2StreamTests {
             #expect(r.ended)
         }
         #expect(h.upstream.transfers.isEmpty)
+        // The first answer was kept, and the second stream's came from it (the same bytes above).
+        #expect(h.context.config.route(for: "/api/items")?.preflightResponses.count == 1)
     }
 
     @Test func aDeniedOriginGets403() throws {

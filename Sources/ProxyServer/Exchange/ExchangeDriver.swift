@@ -119,19 +119,20 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             run(machine.receivedHead(shape, plan: .forward(bodyLimit: route?.maxBodySize ?? 0), now: now), head: head)
             return
         }
-        let rendering = answerLocally(local, shape: shape, omitBody: head.method == "HEAD", now: now)
-        if let preflightKey, let route, let rendering, case .preflight = decision {
+        let (after, rendering) = answerLocally(local, shape: shape, omitBody: head.method == "HEAD", now: now)
+        if let preflightKey, let route, after == .keepAlive, case .preflight = decision {
             route.preflightResponses.store(
                 .init(status: local.status, decision: decision, response: rendering), for: preflightKey)
         }
     }
 
     /// Writes a response the proxy makes itself to the head just decided and ends its exchange.
-    /// Returns the rendering when the connection stays open and the transport can replay it
-    /// byte for byte (what the preflight cache keeps).
+    /// Returns what follows it and the rendering, when the transport can replay it byte for
+    /// byte (HTTP/1.1; what the preflight cache keeps beside the decision).
+    @discardableResult
     private func answerLocally(
         _ local: LocalResponse, shape: ExchangeStateMachine.RequestShape, omitBody: Bool, now: NIODeadline
-    ) -> ByteBuffer? {
+    ) -> (after: ExchangeStateMachine.After, rendering: ByteBuffer?) {
         let action = machine.receivedHead(shape, plan: .answerLocally, now: now)
         guard case .answer(let after) = action else { preconditionFailure("a local answer became \(action)") }
         let written = transport.writeLocalResponse(
@@ -139,7 +140,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
         exchange?.bytesOut += Int64(written.bytes)
         finish(status: local.status, note: nil)
         syncTimer()
-        return after == .keepAlive ? written.rendering : nil
+        return (after, written.rendering)
     }
 
     /// A WebSocket handshake: the origin is checked with the route's rules (browsers make no
@@ -167,7 +168,7 @@ package final class ExchangeDriver<Transport: ExchangeTransport> {
             run(machine.receivedHead(head.shape, plan: .tunnel, now: now), head: head)
             return
         }
-        _ = answerLocally(local, shape: head.shape, omitBody: false, now: now)
+        answerLocally(local, shape: head.shape, omitBody: false, now: now)
     }
 
     /// Bytes from the client through an open tunnel.

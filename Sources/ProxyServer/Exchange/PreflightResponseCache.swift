@@ -38,8 +38,9 @@ package final class PreflightResponseCache: Sendable {
     package struct Entry: Sendable {
         var status: Int
         var decision: Decision
-        /// Status line, headers and the blank line; the answer has no body.
-        var response: ByteBuffer
+        /// Status line, headers and the blank line (the answer has no body), when an HTTP/1.1
+        /// connection rendered it; nil when an HTTP/2 stream made the entry (it replays `decision`).
+        var response: ByteBuffer?
     }
 
     package static let capacity = 256
@@ -47,6 +48,9 @@ package final class PreflightResponseCache: Sendable {
     private let entries = NIOLockedValueBox<[Key: Entry]>([:])
 
     package init() {}
+
+    /// How many request shapes are kept (tests).
+    package var count: Int { entries.withLockedValue { $0.count } }
 
     package func entry(for key: Key) -> Entry? {
         entries.withLockedValue { $0[key] }

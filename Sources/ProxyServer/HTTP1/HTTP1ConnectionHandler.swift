@@ -270,9 +270,15 @@ extension HTTP1ConnectionHandler: ExchangeTransport {
     }
 
     func writeCachedResponse(_ entry: PreflightResponseCache.Entry) -> Int {
-        write(entry.response)
+        guard let response = entry.response else {
+            // Stored by an HTTP/2 stream: rendered from its decision (the decision is what it saves).
+            guard case .preflight(let status, let headers) = entry.decision else { return 0 }
+            return writeLocalResponse(status: status, headers: headers, body: nil, omitBody: false, after: .keepAlive)
+                .bytes
+        }
+        write(response)
         if !inParseLoop { flushSoon() }
-        return entry.response.readableBytes
+        return response.readableBytes
     }
 
     func writeContinue() {
