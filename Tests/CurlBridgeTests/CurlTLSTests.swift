@@ -33,13 +33,19 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
 /// transfer with the same TLS settings.
 @Suite struct CurlTLSTests {
     var certs: TestCertificates { get throws { try TestCertificates.shared() } }
+    /// curl's connect timeout covers the TLS handshake: 2 s (the helpers' default) timed one out
+    /// as `.timeout` instead of its `.tls` refusal when the whole suite loaded the 2 cores.
+    static let handshakeBound = 10_000
 
     @Test func caFileTrustsThePrivateCA() async throws {
         let certs = try certs
         let upstream = try await tlsUpstream(TestCertificates.Pair(certificate: certs.leafChain, key: certs.leaf.key))
         try await withWorker(on: upstream) { worker in
             let (outcome, _) = try await exchange(
-                worker, request(upstream.url("/hello"), tls: UpstreamTLS(caFile: certs.ca.certificate)))
+                worker,
+                request(
+                    upstream.url("/hello"), connectTimeout: Self.handshakeBound,
+                    tls: UpstreamTLS(caFile: certs.ca.certificate)))
             #expect(outcome.status == 200, "\(outcome.terminal)")
             #expect(outcome.bodyString == "hello")
         }
@@ -50,7 +56,8 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
         let upstream = try await tlsUpstream(certs.leaf)
         try await withWorker(on: upstream) { worker in
             for tls in [nil, UpstreamTLS()] {
-                let (outcome, _) = try await exchange(worker, request(upstream.url("/hello"), tls: tls))
+                let (outcome, _) = try await exchange(
+                    worker, request(upstream.url("/hello"), connectTimeout: Self.handshakeBound, tls: tls))
                 let error = try #require(outcome.terminal.error, "\(outcome.terminal)")
                 #expect(error.kind == .tls)
                 #expect(error.curlCode == Int32(bitPattern: CURLE_PEER_FAILED_VERIFICATION.rawValue))
@@ -65,7 +72,10 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
         let upstream = try await tlsUpstream(certs.otherLeaf)
         try await withWorker(on: upstream) { worker in
             let (outcome, _) = try await exchange(
-                worker, request(upstream.url("/hello"), tls: UpstreamTLS(caFile: certs.ca.certificate)))
+                worker,
+                request(
+                    upstream.url("/hello"), connectTimeout: Self.handshakeBound,
+                    tls: UpstreamTLS(caFile: certs.ca.certificate)))
             #expect(outcome.terminal.error?.kind == .tls, "\(outcome.terminal)")
         }
     }
@@ -75,7 +85,10 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
         let upstream = try await tlsUpstream(certs.wrongName)
         try await withWorker(on: upstream) { worker in
             let (outcome, _) = try await exchange(
-                worker, request(upstream.url("/hello"), tls: UpstreamTLS(caFile: certs.ca.certificate)))
+                worker,
+                request(
+                    upstream.url("/hello"), connectTimeout: Self.handshakeBound,
+                    tls: UpstreamTLS(caFile: certs.ca.certificate)))
             let error = try #require(outcome.terminal.error, "\(outcome.terminal)")
             #expect(error.kind == .tls)
             #expect(error.detail.contains("subject name"), "\(error.detail)")
@@ -87,7 +100,10 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
         let upstream = try await tlsUpstream(certs.expired)
         try await withWorker(on: upstream) { worker in
             let (outcome, _) = try await exchange(
-                worker, request(upstream.url("/hello"), tls: UpstreamTLS(caFile: certs.ca.certificate)))
+                worker,
+                request(
+                    upstream.url("/hello"), connectTimeout: Self.handshakeBound,
+                    tls: UpstreamTLS(caFile: certs.ca.certificate)))
             let error = try #require(outcome.terminal.error, "\(outcome.terminal)")
             #expect(error.kind == .tls)
             #expect(error.detail.contains("expired"), "\(error.detail)")
@@ -99,7 +115,8 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
         let upstream = try await tlsUpstream(certs.wrongName)
         try await withWorker(on: upstream) { worker in
             let (outcome, _) = try await exchange(
-                worker, request(upstream.url("/hello"), tls: UpstreamTLS(verify: false)))
+                worker,
+                request(upstream.url("/hello"), connectTimeout: Self.handshakeBound, tls: UpstreamTLS(verify: false)))
             #expect(outcome.status == 200, "\(outcome.terminal)")
         }
     }
@@ -110,12 +127,16 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
         let identified = UpstreamTLS(
             caFile: certs.ca.certificate, clientCertificate: certs.client.certificate, clientKey: certs.client.key)
         try await withWorker(on: upstream) { worker in
-            let (good, _) = try await exchange(worker, request(upstream.url("/hello"), tls: identified))
+            let (good, _) = try await exchange(
+                worker, request(upstream.url("/hello"), connectTimeout: Self.handshakeBound, tls: identified))
             #expect(good.status == 200, "\(good.terminal)")
             // Without one, the upstream refuses the handshake: under TLS 1.3 with an alert that
             // curl only reads after sending the request.
             let (refused, _) = try await exchange(
-                worker, request(upstream.url("/hello"), tls: UpstreamTLS(caFile: certs.ca.certificate)))
+                worker,
+                request(
+                    upstream.url("/hello"), connectTimeout: Self.handshakeBound,
+                    tls: UpstreamTLS(caFile: certs.ca.certificate)))
             let error = try #require(refused.terminal.error, "\(refused.terminal)")
             #expect(error.kind == .tls, "\(error)")
             #expect(refused.heads == 0)
@@ -123,7 +144,7 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
             let (foreign, _) = try await exchange(
                 worker,
                 request(
-                    upstream.url("/hello"),
+                    upstream.url("/hello"), connectTimeout: Self.handshakeBound,
                     tls: UpstreamTLS(
                         caFile: certs.ca.certificate, clientCertificate: certs.otherLeaf.certificate,
                         clientKey: certs.otherLeaf.key)))
@@ -158,13 +179,16 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
             }
         let upstream = try await tlsUpstream(pair, clientCA: clientCA)
         try await withWorker(on: upstream) { worker in
-            let (allowed, _) = try await exchange(worker, request(upstream.url("/hello"), tls: first))
+            let (allowed, _) = try await exchange(
+                worker, request(upstream.url("/hello"), connectTimeout: Self.handshakeBound, tls: first))
             #expect(allowed.status == 200, "\(allowed.terminal)")
-            let (refused, _) = try await exchange(worker, request(upstream.url("/hello"), tls: second))
+            let (refused, _) = try await exchange(
+                worker, request(upstream.url("/hello"), connectTimeout: Self.handshakeBound, tls: second))
             #expect(refused.terminal.error?.kind == .tls, "\(refused.terminal)")
             #expect(upstream.record.accepted.load(ordering: .relaxed) == 2)
             // The first settings still find their pooled connection.
-            let (again, _) = try await exchange(worker, request(upstream.url("/hello"), tls: first))
+            let (again, _) = try await exchange(
+                worker, request(upstream.url("/hello"), connectTimeout: Self.handshakeBound, tls: first))
             #expect(again.status == 200, "\(again.terminal)")
             #expect(upstream.record.accepted.load(ordering: .relaxed) == 2)
         }
@@ -178,7 +202,10 @@ func withWorker(on upstream: TestUpstream, _ body: (CurlWorker) async throws -> 
         try await withWorker(on: upstream) { worker in
             for _ in 0..<5 {
                 let (outcome, _) = try await exchange(
-                    worker, request(upstream.url("/hello"), tls: UpstreamTLS(caFile: certs.ca.certificate)))
+                    worker,
+                    request(
+                        upstream.url("/hello"), connectTimeout: Self.handshakeBound,
+                        tls: UpstreamTLS(caFile: certs.ca.certificate)))
                 #expect(outcome.status == 200, "\(outcome.terminal)")
             }
             #expect(upstream.record.accepted.load(ordering: .relaxed) == 1)
