@@ -96,7 +96,10 @@ package final class ProxyListenerService: Service, Sendable {
                 "event": "draining", "in_flight": "\(context.metrics.inFlight)",
                 "tunnels": "\(context.metrics.openTunnels)",
             ])
-        for channel in channels { try? await channel.close() }
+        // Not awaited: the drain reaches the connections in the same step as the flag, so a busy
+        // cooperative pool cannot leave in-flight responses unaware they are the last (the
+        // registry closes anything the closing listeners still accept).
+        for channel in channels { channel.close(promise: nil) }
         let loop = group.next()
         if await waitForConnections(on: loop, upTo: drainTimeout) {
             context.logger.info("drained", metadata: ["event": "drained"])
