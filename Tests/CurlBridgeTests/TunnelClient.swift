@@ -121,7 +121,9 @@ func handshake(_ path: String, extra: [HeaderField] = []) -> (ByteBuffer, [Heade
     return (ByteBuffer(string: text), headers)
 }
 
-func tunnelRequest(_ url: String, path: String, extra: [HeaderField] = [], idleTimeout: Int = 10_000) -> TunnelRequest {
+/// `idleTimeout` defaults to a minute: a loaded full run can hold a test's task for tens of
+/// seconds between two sends, and only the idle tests mean to time out.
+func tunnelRequest(_ url: String, path: String, extra: [HeaderField] = [], idleTimeout: Int = 60_000) -> TunnelRequest {
     TunnelRequest(
         url: url, handshake: handshake(path, extra: extra).0, connectTimeoutMilliseconds: 2000,
         idleTimeoutMilliseconds: idleTimeout)
